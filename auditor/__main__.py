@@ -1,0 +1,5 @@
+"""`python -m auditor` is the same CLI as `auditor`."""
+
+from auditor.cli import main
+
+main()

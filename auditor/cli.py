@@ -1,0 +1,285 @@
+"""The command line: parse options, call the library, print. Nothing else lives here.
+
+Errors a user can cause (AuditorError) become one line on stderr and exit code 2; typer's pretty tracebacks
+are off because local variables hold customer data. Progress and summaries go to stderr, results to stdout,
+so `auditor stats x.csv --format json > stats.json` stays clean.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from auditor import __version__
+from auditor.engine import Engine
+from auditor.errors import AuditorError
+from auditor.ingest import EventLog, IngestSummary, load, write
+from auditor.options import ReadOptions
+from auditor.profiles import PROFILE_NAMES
+
+app = typer.Typer(
+    name="auditor",
+    help="Mine what really happens in a CRM's event log and show where the process serves the tool "
+    "instead of the customer.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+# ---------------------------------------------------------------- the mapping options, shared by commands
+Source = Annotated[Path, typer.Argument(help="The log: .csv, .csv.gz, .tsv, .parquet, .xes, .xes.gz, .jsonl", show_default=False)]
+CaseOpt = Annotated[str | None, typer.Option("--case", help="Column of the case id (inferred when absent).", rich_help_panel="Mapping")]
+ActivityOpt = Annotated[str | None, typer.Option("--activity", help="Column of the activity (inferred when absent).", rich_help_panel="Mapping")]
+TimestampOpt = Annotated[str | None, typer.Option("--timestamp", help="Column of the timestamp (inferred when absent).", rich_help_panel="Mapping")]
+ResourceOpt = Annotated[str | None, typer.Option("--resource", help="Column of who did it (optional).", rich_help_panel="Mapping")]
+TeamOpt = Annotated[str | None, typer.Option("--team", help="Column of the team, group or queue (optional).", rich_help_panel="Mapping")]
+SepOpt = Annotated[str | None, typer.Option("--sep", help="CSV delimiter, e.g. ';' or '\\t' (sniffed when absent).", rich_help_panel="Mapping")]
+EncodingOpt = Annotated[str | None, typer.Option("--encoding", help="File encoding (detected when absent: UTF-8 with or without BOM, else cp1252).", rich_help_panel="Mapping")]
+TsFormatOpt = Annotated[str | None, typer.Option("--timestamp-format", help="strftime format of the timestamps, e.g. '%d.%m.%Y %H:%M:%S'.", rich_help_panel="Mapping")]
+TimezoneOpt = Annotated[str, typer.Option("--timezone", help="Zone of naive timestamps; everything is converted to UTC.", rich_help_panel="Mapping")]
+ProfileOpt = Annotated[str | None, typer.Option("--profile", help=f"A CRM export layout: {', '.join(PROFILE_NAMES)}.", rich_help_panel="Mapping")]
+StatusNewOpt = Annotated[bool, typer.Option("--status-new-only", help="With --profile: name a status change by its new value only.", rich_help_panel="Mapping")]
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit 2 when any row would be rejected.", rich_help_panel="Mapping")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr (errors still print).")]
+
+
+def _options(**kw: Any) -> ReadOptions:
+    return ReadOptions(**{k: v for k, v in kw.items() if v is not None})
+
+
+class Ui:
+    """stderr output: progress while the work runs, then a summary; silent with --quiet."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+        self.out = Console(highlight=False, soft_wrap=True)
+
+    @contextmanager
+    def progress(self, label: str) -> Iterator[Callable[[str], None]]:
+        if self.quiet or not self.err.is_terminal:
+            yield lambda _msg: None
+            return
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=self.err, transient=True
+        ) as bar:
+            task = bar.add_task(label)
+            yield lambda msg: bar.update(task, description=f"{label}: {msg}")
+
+    def note(self, text: str) -> None:
+        if not self.quiet:
+            self.err.print(text)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"auditor: error: {message}", markup=False)
+    raise typer.Exit(code)
+
+
+def _read(ui: Ui, engine: Engine, source: Path, options: ReadOptions) -> EventLog:
+    with ui.progress(f"reading {source.name}") as step:
+        log = load(source, options, engine, progress=step)
+    _report_mapping(ui, log.summary)
+    return log
+
+
+def _report_mapping(ui: Ui, s: IngestSummary) -> None:
+    if s.mapping is None or not s.mapping.inferred:
+        return
+    ui.note(f"mapping: {s.mapping.describe()}")
+
+
+def _report_ingest(ui: Ui, s: IngestSummary, out: Path, rejected: Path | None) -> None:
+    details = []
+    if s.encoding:
+        details.append(f"encoding {s.encoding}")
+    if s.delimiter:
+        details.append(f"delimiter {s.delimiter!r}")
+    if s.timestamps:
+        details.append(f"timestamps {s.timestamps}")
+    if details:
+        ui.note("read as " + ", ".join(details))
+    dup = f"{s.duplicates:,} duplicates" + (f" (incl. {s.twins:,} vendor twin rows)" if s.twins else "")
+    ui.note(
+        f"rows read {s.rows_read:,} = accepted {s.accepted:,} + rejected {s.rejected:,} + {dup}"
+        f" · {s.cases:,} cases"
+    )
+    for reason, n in sorted(s.reasons.items(), key=lambda kv: -kv[1]):
+        ui.note(f"  rejected {n:,}: {reason}")
+    if rejected is not None:
+        ui.note(f"rejected rows: {rejected}")
+    ui.note(f"wrote {out}")
+
+
+def _guard(fn: F) -> F:
+    """Turns the project's errors into one line and exit 2; an unexpected error into one line and exit 3."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except AuditorError as exc:
+            _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except Exception as exc:
+            if os.environ.get("AUDITOR_DEBUG"):
+                raise
+            _fail(f"internal error ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                  "rerun with AUDITOR_DEBUG=1 for the traceback and report it", 3)
+        return None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.command()
+@_guard
+def ingest(
+    source: Source,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The canonical log to write (.parquet).", show_default=False)],
+    case: CaseOpt = None,
+    activity: ActivityOpt = None,
+    timestamp: TimestampOpt = None,
+    resource: ResourceOpt = None,
+    team: TeamOpt = None,
+    sep: SepOpt = None,
+    encoding: EncodingOpt = None,
+    timestamp_format: TsFormatOpt = None,
+    timezone: TimezoneOpt = "UTC",
+    profile: ProfileOpt = None,
+    status_new_only: StatusNewOpt = False,
+    strict: StrictOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Validate SOURCE and write the canonical log as Parquet.
+
+    Rejected rows go to OUT.rejected.csv beside OUT (row, reason, original fields); exact duplicate events
+    are dropped and counted. The summary states: rows read = accepted + rejected + duplicates.
+    """
+    ui = Ui(quiet)
+    opts = _options(
+        case=case, activity=activity, timestamp=timestamp, resource=resource, team=team, sep=sep,
+        encoding=encoding, timestamp_format=timestamp_format, timezone=timezone, profile=profile,
+        status_new_only=status_new_only, strict=strict,
+    )
+    with Engine() as engine:
+        log = _read(ui, engine, source, opts)
+        with ui.progress("writing"):
+            rejected = write(log, output)
+        _report_ingest(ui, log.summary, output, rejected)
+
+
+@app.command()
+@_guard
+def stats(
+    source: Source,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="table for a person, json for scripts.")] = OutputFormat.table,
+    top: Annotated[int, typer.Option("--top", min=1, help="How many activities and variants to list.")] = 10,
+    case: CaseOpt = None,
+    activity: ActivityOpt = None,
+    timestamp: TimestampOpt = None,
+    resource: ResourceOpt = None,
+    team: TeamOpt = None,
+    sep: SepOpt = None,
+    encoding: EncodingOpt = None,
+    timestamp_format: TsFormatOpt = None,
+    timezone: TimezoneOpt = "UTC",
+    profile: ProfileOpt = None,
+    status_new_only: StatusNewOpt = False,
+    strict: StrictOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Events, cases, activities, date range, events per case, top activities and top variants."""
+    from auditor.stats import compute
+
+    ui = Ui(quiet)
+    opts = _options(
+        case=case, activity=activity, timestamp=timestamp, resource=resource, team=team, sep=sep,
+        encoding=encoding, timestamp_format=timestamp_format, timezone=timezone, profile=profile,
+        status_new_only=status_new_only, strict=strict,
+    )
+    with Engine() as engine:
+        log = _read(ui, engine, source, opts)
+        s = log.summary
+        if s.rejected or s.duplicates:
+            ui.note(f"{s.rejected:,} rows rejected and {s.duplicates:,} duplicates left out (see `auditor ingest`)")
+        with ui.progress("computing"):
+            result = compute(log, top=top)
+    if fmt is OutputFormat.json:
+        sys.stdout.write(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
+        return
+    _print_stats(ui.out, result)
+
+
+def _print_stats(out: Console, r: Any) -> None:
+    head = Table(title=f"{r.name}", show_header=False, title_justify="left")
+    head.add_column("what")
+    head.add_column("value", justify="right")
+    epc = r.events_per_case
+    for label, value in (
+        ("events", f"{r.events:,}"),
+        ("cases", f"{r.cases:,}"),
+        ("activities", f"{r.activities:,}"),
+        ("variants", f"{r.variants:,}"),
+        ("resources", f"{r.resources:,}"),
+        ("teams", f"{r.teams:,}"),
+        ("from", r.to_json()["start"] or "-"),
+        ("to", r.to_json()["end"] or "-"),
+        ("events per case", f"min {epc['min']:.0f} · median {epc['median']:.1f} · mean {epc['mean']:.2f} · max {epc['max']:.0f}"),
+    ):
+        head.add_row(label, value)
+    out.print(head)
+    acts = Table(title="top activities", title_justify="left")
+    for col, just in (("activity", "left"), ("events", "right"), ("share", "right"), ("cases", "right")):
+        acts.add_column(col, justify=just)  # type: ignore[arg-type]
+    for a in r.top_activities:
+        acts.add_row(a.activity, f"{a.events:,}", f"{a.event_share:.1%}", f"{a.cases:,}")
+    out.print(acts)
+    var = Table(title="top variants", title_justify="left")
+    for col, just in (("cases", "right"), ("share", "right"), ("activities", "left")):
+        var.add_column(col, justify=just)  # type: ignore[arg-type]
+    for v in r.top_variants:
+        var.add_row(f"{v.cases:,}", f"{v.case_share:.1%}", " → ".join(v.activities))
+    out.print(var)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"auditor {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+) -> None:
+    """Mine what really happens in a CRM's event log and show where the process serves the tool instead of
+    the customer."""
+
+
+def main() -> None:
+    app()

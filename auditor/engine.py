@@ -1,0 +1,345 @@
+"""The execution engine: the one module that knows which backend runs the work.
+
+Business rule it enforces: heavy work over events runs in the engine (DuckDB by default), expressed as Ibis
+expressions so that the same code can later run on Spark or a SQL database. Everything that only DuckDB can
+do (its CSV reader and sniffer, its reject tables, Parquet key-value metadata, `timezone()`,
+`try_strptime()`) lives here and nowhere else; the rest of the package sees Ibis tables and expressions.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import ibis
+import ibis.expr.datatypes as dt
+import ibis.expr.types as ir
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from auditor.errors import InputError
+
+ROW = "__row"  # 1-based data row number in the source, carried until the canonical `seq`
+
+_TS = dt.Timestamp()
+_TS_UTC = dt.Timestamp(timezone="UTC")
+
+
+@ibis.udf.scalar.builtin(name="try_strptime")
+def _try_strptime(value: str, fmt: str) -> _TS:  # type: ignore[valid-type]
+    """DuckDB's strptime that yields NULL instead of failing."""
+
+
+@ibis.udf.scalar.builtin(name="try_strptime")
+def _try_strptime_tz(value: str, fmt: str) -> _TS_UTC:  # type: ignore[valid-type]
+    """try_strptime for formats with %z: DuckDB returns an instant."""
+
+
+@ibis.udf.scalar.builtin(name="timezone")
+def _timezone(zone: str, value: _TS) -> _TS_UTC:  # type: ignore[valid-type]
+    """Reads a naive timestamp as wall-clock time in `zone` and returns the instant."""
+
+
+@ibis.udf.scalar.builtin(name="to_timestamp")
+def _epoch_seconds(value: float) -> _TS_UTC:  # type: ignore[valid-type]
+    """Seconds since 1970-01-01 UTC to an instant."""
+
+
+@ibis.udf.scalar.builtin(name="regexp_full_match")
+def _full_match(value: str, pattern: str) -> bool:  # type: ignore[empty-body]
+    """True when the whole string matches the RE2 pattern."""
+
+
+@dataclass(frozen=True)
+class CsvDialect:
+    delimiter: str
+    quote: str
+    escape: str
+    encoding: str
+
+
+@dataclass(frozen=True)
+class RawRejects:
+    """Rows the reader itself could not split into fields: data row number, reason, raw text."""
+
+    rows: list[tuple[int, str, str]]
+
+
+class Engine:
+    """An embedded DuckDB database behind an Ibis backend.
+
+    `memory_limit` bounds DuckDB's buffer pool; larger-than-memory work spills to `temp_directory`.
+    """
+
+    def __init__(self, *, threads: int | None = None, memory_limit: str | None = None) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="auditor-")
+        self.backend = ibis.duckdb.connect()
+        con = self.con
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"SET temp_directory = '{_sql_str(self._tmp.name)}'")
+        con.execute("SET preserve_insertion_order = true")
+        if threads:
+            con.execute(f"SET threads = {int(threads)}")
+        if memory_limit or os.environ.get("AUDITOR_MEMORY_LIMIT"):
+            limit = memory_limit or os.environ["AUDITOR_MEMORY_LIMIT"]
+            con.execute(f"SET memory_limit = '{_sql_str(limit)}'")
+        self._names = itertools.count()
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        return self.backend.con
+
+    def close(self) -> None:
+        self.backend.disconnect()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def temp_dir(self) -> Path:
+        return Path(self._tmp.name)
+
+    def _name(self, stem: str) -> str:
+        return f"_{stem}_{next(self._names)}"
+
+    # ------------------------------------------------------------------ reading sources
+
+    def sniff_csv(self, path: Path, *, sep: str | None) -> CsvDialect:
+        """The dialect DuckDB's sniffer finds (only for reporting and for the reader's options)."""
+        opts = f", delim='{_sql_str(sep)}'" if sep else ""
+        try:
+            row = self.con.execute(
+                f"SELECT Delimiter, Quote, Escape FROM sniff_csv('{_sql_str(str(path))}'{opts}, header=true, store_rejects=true)"
+            ).fetchone()
+        except duckdb.Error as exc:
+            raise InputError(f"{path}: cannot read as CSV ({_first_line(exc)}); check --sep and --encoding") from exc
+        assert row is not None
+        delim, quote, escape = (str(v) for v in row)
+        return CsvDialect(
+            delimiter=sep or delim,
+            quote="" if quote == "(empty)" else quote,
+            escape="" if escape == "(empty)" else escape,
+            encoding="utf-8",
+        )
+
+    def load_csv(self, path: Path, dialect: CsvDialect) -> tuple[ir.Table, RawRejects]:
+        """Reads every field as text (nothing is lost to a type guess); rows with the wrong number of
+        fields or broken quoting are kept aside with their line, not dropped."""
+        name = self._name("raw")
+        rej, scan = self._name("rej"), self._name("scan")
+        opts = [
+            "header = true",
+            "all_varchar = true",
+            f"delim = '{_sql_str(dialect.delimiter)}'",
+            "store_rejects = true",
+            f"rejects_table = '{rej}'",
+            f"rejects_scan = '{scan}'",
+            "strict_mode = true",
+        ]
+        if dialect.quote:
+            opts.append(f"quote = '{_sql_str(dialect.quote)}'")
+        if dialect.escape:
+            opts.append(f"escape = '{_sql_str(dialect.escape)}'")
+        sql = f"CREATE TEMP TABLE {name} AS SELECT * FROM read_csv('{_sql_str(str(path))}', {', '.join(opts)})"
+        try:
+            self.con.execute(sql)
+        except duckdb.Error as exc:
+            raise InputError(f"{path}: cannot read as CSV ({_first_line(exc)}); check --sep and --encoding") from exc
+        rejects = self.con.execute(
+            f"SELECT line - 1 AS row, error_type, error_message, csv_line FROM {rej} ORDER BY line"
+        ).fetchall()
+        rows: list[tuple[int, str, str]] = []
+        seen: set[int] = set()
+        for line, etype, message, text in rejects:
+            # DuckDB reports one line per error; a line with two errors is one rejected row.
+            if int(line) in seen:
+                continue
+            seen.add(int(line))
+            rows.append((int(line), _reject_reason(str(etype), str(message)), str(text or "")))
+        self._number_rows(name, [r[0] for r in rows])
+        return self.backend.table(name), RawRejects(rows)
+
+    def _number_rows(self, name: str, rejected_rows: list[int]) -> None:
+        """Adds ROW: the data row number in the source, counting the rejected rows in between.
+
+        Accepted rows keep their order in the table (rowid). With rejected rows r_1 < … < r_k, the i-th
+        accepted row is row i + #{j : r_j - j < i}.
+        """
+        if not rejected_rows:
+            self.con.execute(f"ALTER TABLE {name} ADD COLUMN {ROW} BIGINT")
+            self.con.execute(f"UPDATE {name} SET {ROW} = rowid + 1")
+            return
+        thresholds = sorted(r - j for j, r in enumerate(sorted(rejected_rows), start=1))
+        thr = self._name("thr")
+        self.con.execute(f"CREATE TEMP TABLE {thr} (t BIGINT, k BIGINT)")
+        counts: list[tuple[int, int]] = []
+        for k, t in enumerate(thresholds, start=1):
+            if counts and counts[-1][0] == t:
+                counts[-1] = (t, k)
+            else:
+                counts.append((t, k))
+        self.con.executemany(f"INSERT INTO {thr} VALUES (?, ?)", counts)
+        numbered = self._name("num")
+        self.con.execute(
+            f"""CREATE TEMP TABLE {numbered} AS
+            SELECT r.* EXCLUDE (__i), r.__i + coalesce(thr.k, 0) AS {ROW}
+            FROM (SELECT *, rowid + 1 AS __i FROM {name}) r
+            ASOF LEFT JOIN {thr} thr ON r.__i > thr.t
+            ORDER BY r.__i"""
+        )
+        self.con.execute(f"DROP TABLE {name}")
+        self.con.execute(f"ALTER TABLE {numbered} RENAME TO {name}")
+
+    def load_jsonl(self, path: Path) -> tuple[ir.Table, RawRejects]:
+        """JSON Lines: one object per line; a line that is not a JSON object is a rejected row.
+
+        Each top-level key becomes a text column (nested values stay JSON text). Blank lines are not rows.
+        """
+        lines = self._name("lines")
+        try:
+            self.con.execute(
+                f"""CREATE TEMP TABLE {lines} AS
+                SELECT rowid + 1 AS {ROW}, j FROM read_csv('{_sql_str(str(path))}', columns = {{'j': 'VARCHAR'}},
+                    header = false, delim = chr(31), quote = '', escape = '', auto_detect = false,
+                    strict_mode = false, null_padding = true)"""
+            )
+        except duckdb.Error as exc:
+            raise InputError(f"{path}: cannot read as JSON Lines ({_first_line(exc)})") from exc
+        bad = self.con.execute(
+            f"""SELECT {ROW}, j FROM {lines}
+            WHERE j IS NOT NULL AND trim(j) <> ''
+              AND (NOT coalesce(json_valid(j), false) OR json_type(j) <> 'OBJECT')
+            ORDER BY {ROW}"""
+        ).fetchall()
+        keys = [
+            str(k)
+            for (k,) in self.con.execute(
+                f"""SELECT k FROM (
+                    SELECT unnest(json_keys(j)) AS k, min({ROW}) AS first
+                    FROM {lines} WHERE coalesce(json_valid(j), false) AND json_type(j) = 'OBJECT'
+                    GROUP BY k) ORDER BY first, k"""
+            ).fetchall()
+        ]
+        name = self._name("raw")
+        cols = ", ".join(f"j ->> '{_json_path(k)}' AS {_ident(k)}" for k in keys) or "NULL AS value"
+        self.con.execute(
+            f"""CREATE TEMP TABLE {name} AS SELECT {cols}, {ROW} FROM {lines}
+            WHERE coalesce(json_valid(j), false) AND json_type(j) = 'OBJECT' ORDER BY {ROW}"""
+        )
+        reasons = [(int(r), "not a JSON object on this line", str(text)) for r, text in bad]
+        return self.backend.table(name), RawRejects(reasons)
+
+    def load_parquet(self, path: Path) -> tuple[ir.Table, dict[str, str]]:
+        """A Parquet file with its key-value metadata (the mapping, when auditor wrote it)."""
+        try:
+            meta = pq.read_schema(path).metadata or {}
+        except (OSError, pa.ArrowException) as exc:
+            raise InputError(f"{path}: not a readable Parquet file ({_first_line(exc)})") from exc
+        name = self._name("raw")
+        try:
+            self.con.execute(
+                f"""CREATE TEMP TABLE {name} AS
+                SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS {ROW}
+                FROM read_parquet('{_sql_str(str(path))}', file_row_number = true) ORDER BY {ROW}"""
+            )
+        except duckdb.Error as exc:
+            raise InputError(f"{path}: not a readable Parquet file ({_first_line(exc)})") from exc
+        decoded = {k.decode(errors="replace"): v.decode(errors="replace") for k, v in meta.items()}
+        return self.backend.table(name), decoded
+
+    def load_arrow(self, table: pa.Table) -> ir.Table:
+        name = self._name("raw")
+        self.con.register(name + "_view", table)
+        self.con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {name}_view")
+        self.con.unregister(name + "_view")
+        return self.backend.table(name)
+
+    # ------------------------------------------------------------------ materialising and writing
+
+    def materialize(self, expr: ir.Table, stem: str = "t") -> ir.Table:
+        """Computes an expression once into a temporary table (so later queries do not recompute it)."""
+        # Through the backend, so in-memory tables (memtables) in the expression get registered.
+        return self.backend.create_table(self._name(stem), expr, temp=True)
+
+    def write_parquet(self, expr: ir.Table, path: Path, metadata: dict[str, str]) -> None:
+        kv = ", ".join(f"'{_sql_str(k)}': '{_sql_str(v)}'" for k, v in metadata.items())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.con.execute(
+            f"COPY ({self.backend.compile(expr)}) TO '{_sql_str(str(path))}' "
+            f"(FORMAT parquet, COMPRESSION zstd, KV_METADATA {{{kv}}})"
+        )
+
+    def write_csv(self, expr: ir.Table, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.con.execute(
+            f"COPY ({self.backend.compile(expr)}) TO '{_sql_str(str(path))}' (FORMAT csv, HEADER true)"
+        )
+
+    def to_arrow(self, expr: ir.Table) -> pa.Table:
+        return self.con.execute(self.backend.compile(expr)).to_arrow_table()
+
+    def scalar(self, expr: ir.Scalar) -> Any:
+        return expr.execute()
+
+    # ------------------------------------------------------------------ expressions Ibis lacks
+
+    @staticmethod
+    def try_strptime(value: ir.StringValue, fmt: str) -> ir.TimestampValue:
+        """Parses with a strftime format, NULL on failure. With %z the result is an instant (UTC)."""
+        if "%z" in fmt or "%Z" in fmt:
+            return _try_strptime_tz(value, fmt)
+        return _try_strptime(value, fmt)
+
+    @staticmethod
+    def local_to_utc(value: ir.TimestampValue, zone: str) -> ir.TimestampValue:
+        """Reads naive wall-clock timestamps in `zone` and returns UTC instants."""
+        return _timezone(zone, value)
+
+    @staticmethod
+    def epoch_to_utc(seconds: ir.NumericValue) -> ir.TimestampValue:
+        return _epoch_seconds(seconds)
+
+    @staticmethod
+    def full_match(value: ir.StringValue, pattern: str) -> ir.BooleanValue:
+        return _full_match(value, pattern)
+
+
+def _sql_str(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _json_path(key: str) -> str:
+    return "$." + json.dumps(key).replace("'", "''")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _reject_reason(error_type: str, message: str) -> str:
+    kinds = {
+        "TOO MANY COLUMNS": "too many fields",
+        "MISSING COLUMNS": "too few fields",
+        "UNQUOTED VALUE": "broken quoting",
+        "INVALID UNICODE": "invalid text encoding",
+        "LINE SIZE OVER MAXIMUM": "line too long",
+        "INVALID STATE": "broken quoting",
+    }
+    head = kinds.get(error_type, error_type.lower())
+    detail = message.split("\n")[0].strip()
+    return f"{head}: {detail}" if detail else head

@@ -1,0 +1,408 @@
+"""Reading SOURCE into the canonical event log, losing nothing.
+
+Business rules:
+- The canonical log is one table: `case_id` (text), `activity` (text), `timestamp` (UTC), `resource` and
+  `team` (text or NULL), `seq` (the event's row in the source, so equal timestamps keep the source order),
+  and every other source column kept as an attribute.
+- Every input row ends in exactly one place: the log, the rejected rows (with the reason), or the count of
+  exact duplicate events. rows read = accepted + rejected + duplicates, always.
+- A row is rejected when it has no case id, no activity, or a timestamp that cannot be read, or when the
+  reader could not split it into fields. Text is trimmed; an empty value counts as missing.
+- An exact duplicate is a row whose every source field equals an earlier row's; the first one is kept.
+- A Parquet file written by `auditor ingest` carries its mapping and is read back as it is.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import ibis
+import ibis.expr.types as ir
+
+from auditor.engine import ROW, Engine, RawRejects
+from auditor.errors import InputError, MappingError, StrictModeError, UsageError
+from auditor.mapping import ColumnMapping, infer_mapping, resolve_column
+from auditor.options import ReadOptions
+from auditor.profiles.base import REASON, TWIN, Profile
+from auditor.readers import text
+from auditor.timestamps import TimestampPlan, plan, to_utc
+
+CANONICAL = ("case_id", "activity", "timestamp", "resource", "team", "seq")
+META_KEY = "auditor"
+FORMATS = {
+    ".csv": "csv", ".csv.gz": "csv", ".tsv": "csv", ".tsv.gz": "csv", ".txt": "csv",
+    ".parquet": "parquet", ".pq": "parquet",
+    ".xes": "xes", ".xes.gz": "xes",
+    ".jsonl": "jsonl", ".jsonl.gz": "jsonl", ".ndjson": "jsonl",
+}
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class IngestSummary:
+    """What happened to every input row."""
+
+    source: str
+    format: str
+    rows_read: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    twins: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    mapping: ColumnMapping | None = None
+    timestamps: str = ""
+    encoding: str | None = None
+    delimiter: str | None = None
+    profile: str | None = None
+    cases: int = 0
+
+    def balanced(self) -> bool:
+        return self.rows_read == self.accepted + self.rejected + self.duplicates
+
+
+@dataclass
+class EventLog:
+    """The canonical log in the engine, with how it was read."""
+
+    engine: Engine
+    table: ir.Table
+    summary: IngestSummary
+    rejected: ir.Table | None = None
+    name: str = ""
+
+    @property
+    def mapping(self) -> ColumnMapping | None:
+        return self.summary.mapping
+
+
+def detect_format(path: Path) -> str:
+    name = path.name.lower()
+    for suffix in sorted(FORMATS, key=len, reverse=True):
+        if name.endswith(suffix):
+            return FORMATS[suffix]
+    known = ", ".join(sorted({s for s in FORMATS if s != ".txt"}))
+    raise UsageError(f"{path}: unknown file type; SOURCE must end in one of {known}")
+
+
+def load(source: Path, options: ReadOptions, engine: Engine, progress: Progress | None = None) -> EventLog:
+    """Reads SOURCE into the engine as the canonical log (accepted rows), keeping the rejected rows."""
+    say = progress or (lambda _msg: None)
+    if not source.exists():
+        raise InputError(f"{source}: no such file")
+    if source.is_dir():
+        raise InputError(f"{source}: is a directory; SOURCE must be a log file")
+    fmt = detect_format(source)
+    summary = IngestSummary(source=str(source), format=fmt, profile=options.profile)
+    say(f"reading {source.name}")
+    meta: dict[str, str] = {}
+    rejects = RawRejects([])
+    if fmt == "csv":
+        raw, rejects = _read_csv(source, options, engine, summary)
+    elif fmt == "jsonl":
+        raw, rejects = _read_jsonl(source, options, engine)
+    elif fmt == "parquet":
+        raw, meta = engine.load_parquet(source)
+    else:
+        from auditor.readers.xes import read_xes
+
+        raw = engine.load_arrow(read_xes(source, max_decompressed_bytes=options.max_decompressed_bytes))
+    if META_KEY in meta:
+        return _canonical_parquet(engine, raw, meta[META_KEY], source, summary)
+    source_cols = [c for c in raw.columns if c != ROW]
+    if not source_cols:
+        raise InputError(f"{source}: no columns found; check the file and --sep")
+    say("checking rows")
+    return _build(engine, raw, source_cols, rejects, options, summary, source, say)
+
+
+def _read_csv(
+    source: Path, options: ReadOptions, engine: Engine, summary: IngestSummary
+) -> tuple[ir.Table, RawRejects]:
+    encoding = text.detect_encoding(source, options.encoding)
+    readable = text.to_utf8(source, encoding, engine.temp_dir)
+    sep = options.sep
+    if sep is None and source.name.lower().endswith((".tsv", ".tsv.gz")):
+        sep = "\t"
+    if sep is not None:
+        sep = sep.encode().decode("unicode_escape") if sep.startswith("\\") else sep
+        if len(sep) != 1:
+            raise UsageError(f"--sep must be one character, got {options.sep!r}")
+    dialect = engine.sniff_csv(readable, sep=sep)
+    summary.encoding, summary.delimiter = encoding, dialect.delimiter
+    raw, rejects = engine.load_csv(readable, replace(dialect, encoding=encoding))
+    cols = [c for c in raw.columns if c != ROW]
+    if raw.count().execute() == 0 and not rejects.rows:
+        raise InputError(f"{source}: has a header ({len(cols)} columns) but no data rows")
+    return raw, rejects
+
+
+def _read_jsonl(source: Path, options: ReadOptions, engine: Engine) -> tuple[ir.Table, RawRejects]:
+    encoding = text.detect_encoding(source, options.encoding)
+    readable = text.to_utf8(source, encoding, engine.temp_dir)
+    if readable == source and source.name.lower().endswith(".gz"):
+        readable = text.to_utf8(source, "utf-8-sig", engine.temp_dir)
+    raw, rejects = engine.load_jsonl(readable)
+    if raw.count().execute() == 0 and not rejects.rows:
+        raise InputError(f"{source}: has no JSON records")
+    return raw, rejects
+
+
+def _clean(value: ir.Value) -> ir.StringValue:
+    """Text, trimmed; an empty value is missing."""
+    s = value.cast("string").strip()
+    return ibis.ifelse(s == "", ibis.null("string"), s)
+
+
+def _build(
+    engine: Engine,
+    raw: ir.Table,
+    source_cols: list[str],
+    rejects: RawRejects,
+    options: ReadOptions,
+    summary: IngestSummary,
+    source: Path,
+    say: Progress,
+) -> EventLog:
+    name = source.name
+    profile = _profile(options.profile)
+    given: dict[str, str | None] = {
+        "case": options.case, "activity": options.activity, "timestamp": options.timestamp,
+        "resource": options.resource, "team": options.team,
+    }
+    if profile is not None:
+        mapping = _profile_mapping(profile, source_cols, given, name)
+    else:
+        mapping = infer_mapping(source_cols, given=given, source=name)
+    summary.mapping = mapping
+    tsplan: TimestampPlan = plan(
+        engine, raw, mapping.timestamp, fmt=options.timestamp_format, zone=options.timezone, source=name
+    )
+    summary.timestamps = tsplan.description
+
+    case = _clean(raw[mapping.case])
+    act = _clean(raw[mapping.activity]) if profile is None else ibis.literal("", "string")
+    ts_raw = raw[mapping.timestamp]
+    ts = to_utc(ts_raw, tsplan)
+    res = _clean(raw[mapping.resource]) if mapping.resource else ibis.null("string")
+    team = _clean(raw[mapping.team]) if mapping.team else ibis.null("string")
+    ts_text = _clean(ts_raw)
+    reason = ibis.cases(
+        (case.isnull(), f"missing case id (column {mapping.case!r})"),
+        (act.isnull(), f"missing activity (column {mapping.activity!r})"),
+        (ts_text.isnull(), f"missing timestamp (column {mapping.timestamp!r})"),
+        (
+            ts.isnull(),
+            ibis.literal("timestamp '") + ts_text.substr(0, 60)
+            + f"' in column {mapping.timestamp!r} does not read as {tsplan.description}; "
+            "pass --timestamp-format",
+        ),
+        else_=ibis.null("string"),
+    )
+    staged = engine.materialize(
+        raw.mutate(__case=case, __act=act, __ts=ts, __res=res, __team=team, __reason=reason), "staged"
+    )
+    bad = staged.filter(staged.__reason.notnull())
+    good = staged.filter(staged.__reason.isnull())
+
+    mapped = {c for c in (mapping.case, mapping.timestamp, mapping.resource, mapping.team) if c}
+    if profile is None:
+        mapped.add(mapping.activity)
+    attrs = [c for c in source_cols if c not in mapped]
+    rename = {c: _attr_name(c, source_cols) for c in attrs}
+    say("removing duplicates")
+    # Exact duplicates: every source field equal; the first in source order is kept.
+    dup_rank = ibis.row_number().over(group_by=[good[c] for c in source_cols], order_by=good[ROW])
+    ranked = good.mutate(__dup=dup_rank)
+    canon = ranked.select(
+        case_id=ranked.__case,
+        activity=ranked.__act,
+        timestamp=ranked.__ts,
+        resource=ranked.__res,
+        team=ranked.__team,
+        seq=ranked[ROW],
+        __dup=ranked.__dup,
+        **{rename[c]: ranked[c] for c in attrs},
+    )
+    canon = engine.materialize(canon, "canon")
+    duplicates = int(canon.filter(canon.__dup > 0).count().execute())
+    events = canon.filter(canon.__dup == 0).drop("__dup")
+    profile_rejects: ir.Table | None = None
+    twins = 0
+    if profile is not None:
+        say(f"applying the {profile.name} profile")
+        converted = engine.materialize(
+            profile.to_events(events.drop("activity", "team"), options, name), "profile"
+        )
+        if REASON not in converted.columns:
+            converted = converted.mutate(**{REASON: ibis.null("string")})
+        twins = int(converted.filter(converted[TWIN]).count().execute())
+        kept = converted.filter(~converted[TWIN])
+        no_act = kept.filter(kept.activity.isnull())
+        profile_rejects = no_act
+        events = kept.filter(kept.activity.notnull()).drop(TWIN, REASON)
+        events = events.select(*CANONICAL, *[c for c in events.columns if c not in CANONICAL])
+    events = engine.materialize(events.order_by(["case_id", "timestamp", "seq"]), "log")
+
+    rejected = _rejected_table(engine, bad, rejects, source_cols, profile_rejects, rename)
+    summary.rows_read = int(raw.count().execute()) + len(rejects.rows)
+    summary.accepted = int(events.count().execute())
+    summary.duplicates = duplicates + twins
+    summary.twins = twins
+    summary.rejected = int(rejected.count().execute())
+    summary.cases = int(events.case_id.nunique().execute())
+    reasons = rejected.group_by(kind=_reason_kind(rejected.reason)).aggregate(n=rejected.count()).execute()
+    summary.reasons = {str(k): int(n) for k, n in zip(reasons["kind"], reasons["n"], strict=True)}
+    if not summary.balanced():  # pragma: no cover - an invariant; a failure here is a bug, not bad input
+        raise AssertionError(f"row accounting does not balance: {summary}")
+    if options.strict and summary.rejected:
+        raise StrictModeError(
+            f"{name}: {summary.rejected} row(s) rejected and --strict was given; "
+            f"first reason: {_first_reason(rejected)}"
+        )
+    if summary.accepted == 0:
+        raise InputError(
+            f"{name}: no row could be read as an event ({summary.rejected} rejected, first reason: "
+            f"{_first_reason(rejected)}); check the mapping options"
+        )
+    return EventLog(engine=engine, table=events, summary=summary, rejected=rejected, name=name)
+
+
+def _reason_kind(reason: ir.StringValue) -> ir.StringValue:
+    """The reason without its row-specific part, for the summary's counts."""
+    return ibis.cases(
+        (reason.startswith("timestamp '"), "unreadable timestamp"),
+        else_=reason.split(":")[0],
+    )
+
+
+def _first_reason(rejected: ir.Table) -> str:
+    first = rejected.order_by("row").limit(1).execute()
+    return str(first["reason"].iloc[0]) if len(first) else "none"
+
+
+def _attr_name(col: str, source_cols: list[str]) -> str:
+    name = col
+    while name in CANONICAL or name.startswith("__") or (name != col and name in source_cols):
+        name = "src_" + name.lstrip("_")
+    return name
+
+
+def _rejected_table(
+    engine: Engine,
+    bad: ir.Table,
+    rejects: RawRejects,
+    source_cols: list[str],
+    profile_rejects: ir.Table | None,
+    rename: dict[str, str],
+) -> ir.Table:
+    """`row`, `reason`, then the original fields as text: the contract's rejected-rows layout."""
+    out = {c: ("src_" + c if c in ("row", "reason") else c) for c in source_cols}
+    parts = [bad.select(row=bad[ROW], reason=bad.__reason, **{out[c]: bad[c].cast("string") for c in source_cols})]
+    if rejects.rows:
+        structural = ibis.memtable(
+            {
+                "row": [r for r, _, _ in rejects.rows],
+                "reason": [f"{why}; the line reads: {line[:500]}" for _, why, line in rejects.rows],
+            },
+            schema={"row": "int64", "reason": "string"},
+        )
+        parts.append(structural.mutate(**{out[c]: ibis.null("string") for c in source_cols}))
+    if profile_rejects is not None:
+        p = profile_rejects
+        back = {c: (p[rename[c]] if rename.get(c) in p.columns else ibis.null()) for c in source_cols}
+        parts.append(
+            p.select(
+                row=p.seq,
+                reason=p[REASON].fill_null("the profile found no activity for this row"),
+                **{out[c]: v.cast("string") for c, v in back.items()},
+            )
+        )
+    table = parts[0]
+    for other in parts[1:]:
+        table = table.union(other)
+    return engine.materialize(table.order_by("row"), "rejected")
+
+
+def _profile(name: str | None) -> Profile | None:
+    if not name:
+        return None
+    from auditor.profiles import get_profile
+
+    return get_profile(name)
+
+
+def _profile_mapping(profile: Profile, cols: list[str], given: dict[str, str | None], source: str) -> ColumnMapping:
+    """Profiles produce the activity and the team themselves; the case, time and resource come from the
+    export's own columns (or the options)."""
+    chosen: dict[str, str | None] = {}
+    inferred: list[str] = []
+    for role in ("case", "timestamp", "resource"):
+        if given.get(role):
+            chosen[role] = resolve_column(str(given[role]), cols, option=f"--{role}", source=source)
+            continue
+        found = next((c for name in profile.columns.get(role, ()) for c in cols if c.lower() == name.lower()), None)
+        if found is None and role != "resource":
+            expected = ", ".join(profile.columns.get(role, ()))
+            raise MappingError(
+                f"{source}: the {profile.name} profile expects a {role} column ({expected}); pass --{role} COL. "
+                f"Available columns: {', '.join(repr(c) for c in cols)}"
+            )
+        chosen[role] = found
+        if found:
+            inferred.append(role)
+    return ColumnMapping(
+        case=str(chosen["case"]),
+        activity=f"({profile.name} profile)",
+        timestamp=str(chosen["timestamp"]),
+        resource=chosen.get("resource"),
+        team=None,
+        inferred=tuple(inferred),
+    )
+
+
+def _canonical_parquet(engine: Engine, raw: ir.Table, meta: str, source: Path, summary: IngestSummary) -> EventLog:
+    try:
+        info = json.loads(meta)
+        mapping = ColumnMapping(**{k: v for k, v in info["mapping"].items() if k != "inferred"})
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{source}: its auditor metadata is damaged ({exc}); ingest the original export again") from exc
+    missing = [c for c in CANONICAL if c not in raw.columns]
+    if missing:
+        raise InputError(f"{source}: written by auditor but lacks columns {missing}; ingest the original export again")
+    table = raw.drop(ROW)
+    n = int(table.count().execute())
+    summary.mapping = mapping
+    summary.rows_read = summary.accepted = n
+    summary.timestamps = "typed instants (auditor Parquet)"
+    summary.cases = int(table.case_id.nunique().execute())
+    summary.profile = info.get("profile")
+    return EventLog(engine=engine, table=table, summary=summary, name=str(info.get("name", source.name)))
+
+
+def write(log: EventLog, out: Path) -> Path | None:
+    """Writes the canonical log as Parquet (mapping in its metadata) and, when rows were rejected, the
+    rejected rows beside it as `<stem>.rejected.csv`. Returns the rejected file's path, if written."""
+    if out.suffix.lower() != ".parquet":
+        raise UsageError(f"-o {out}: the canonical log is written as Parquet; name it *.parquet")
+    mapping = log.summary.mapping
+    meta = {
+        "version": 1,
+        "name": log.name,
+        "mapping": mapping.as_dict() if mapping else {},
+        "profile": log.summary.profile,
+        "timestamps": log.summary.timestamps,
+        "source": Path(log.summary.source).name,
+    }
+    log.engine.write_parquet(log.table, out, {META_KEY: json.dumps(meta)})
+    rejected_path = out.with_name(out.stem + ".rejected.csv")
+    if log.rejected is not None and log.summary.rejected:
+        log.engine.write_csv(log.rejected, rejected_path)
+        return rejected_path
+    if rejected_path.exists():
+        rejected_path.unlink()  # a stale file from an earlier run would be mistaken for this run's
+    return None

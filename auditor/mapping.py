@@ -1,0 +1,216 @@
+"""Which source column plays which role: case id, activity, timestamp, resource, team.
+
+Business rule: a column named by an option must exist (matched exactly, else case-insensitively); a role
+with no option is inferred from common names in CRM and process-mining exports, and every inferred role is
+reported to the user, never applied silently. Derived columns (first_activity, case_resolution_days, …) are
+not mistaken for the raw ones. One source column plays at most one role.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from auditor.errors import MappingError
+
+ROLES = ("case", "activity", "timestamp", "resource", "team")
+REQUIRED = ("case", "activity", "timestamp")
+
+# Exact names (after normalisation: lower case, separators folded to one space), best first.
+_EXACT: dict[str, tuple[str, ...]] = {
+    "case": (
+        "case:concept:name", "case id", "caseid", "case", "case number", "case no", "ticket id", "ticketid",
+        "ticket", "ticket number", "ticket no", "incident id", "incident", "incident number", "number",
+        "sr number", "sr id", "service request", "service request id", "request id", "issue key", "issue id",
+        "issue", "key", "documentkey", "objectid", "work item id", "problem id", "trace id", "process id",
+    ),
+    "activity": (
+        "concept:name", "activity", "activity name", "activityname", "activity type", "event", "event name",
+        "event type", "action", "step", "task", "task name", "status", "state", "operation", "transition",
+        "activity id",
+    ),
+    "timestamp": (
+        "time:timestamp", "timestamp", "event timestamp", "complete timestamp", "datestamp", "datetime",
+        "date time", "event time", "time", "start timestamp", "created date", "createddate", "created at",
+        "created on", "sys created on", "created", "changed", "change date", "changed at", "modified",
+        "modified date", "updated at", "date",
+    ),
+    "resource": (
+        "org:resource", "resource", "user", "user name", "username", "user id", "agent", "agent name",
+        "performer", "actor", "author", "changed by", "created by", "createdbyid", "created by id",
+        "employee", "operator", "handled by", "owner", "assignee", "assigned to",
+    ),
+    "team": (
+        "org:group", "team", "team name", "group", "assignment group", "group name", "queue", "queue name",
+        "workgroup", "work group", "support group", "section", "support section", "responsible section",
+        "department", "org:role",
+    ),
+}
+
+# Word stems that mark a column as belonging to a role when no exact name matches.
+_STEMS: dict[str, tuple[str, ...]] = {
+    "case": ("case", "ticket", "incident", "request", "issue", "problem"),
+    "activity": ("activity", "event", "action", "status", "step", "task"),
+    "timestamp": ("timestamp", "stamp", "datetime", "time", "date", "created", "changed", "modified"),
+    "resource": ("resource", "user", "agent", "performer", "operator", "assignee", "owner", "author"),
+    "team": ("team", "group", "queue", "section", "department"),
+}
+# Words that mark a derived or summary column, not the raw role.
+_DERIVED = ("first", "last", "prev", "previous", "next", "count", "days", "secs", "seconds", "hours",
+            "duration", "resolution", "total", "number of", "num", "avg", "mean", "flag")
+_ID_SUFFIX = ("id", "number", "no", "key", "nr", "code")
+
+
+def normalise(name: str) -> str:
+    """Lower case, camelCase split, separators (_ - . / space) folded to single spaces."""
+    text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name.strip())
+    text = re.sub(r"[_\-./\s]+", " ", text.lower())
+    return text.strip()
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """Source column per role; `inferred` lists the roles that were not given by an option."""
+
+    case: str
+    activity: str
+    timestamp: str
+    resource: str | None = None
+    team: str | None = None
+    inferred: tuple[str, ...] = field(default=())
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {role: getattr(self, role) for role in ROLES}
+
+    def describe(self) -> str:
+        parts = []
+        for role in ROLES:
+            col = getattr(self, role)
+            if col is None:
+                continue
+            mark = " (inferred)" if role in self.inferred else ""
+            parts.append(f"{role}={col!r}{mark}")
+        return ", ".join(parts)
+
+
+def resolve_column(name: str, columns: Sequence[str], *, option: str, source: str) -> str:
+    """The column a user named: exact match, else a unique case-insensitive match, else an error that
+    lists what is there and the closest names."""
+    if name in columns:
+        return name
+    folded = [c for c in columns if c.lower() == name.lower()]
+    if len(folded) == 1:
+        return folded[0]
+    close = difflib.get_close_matches(name, list(columns), n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise MappingError(
+        f"{source}: {option} {name!r} is not a column.{hint} Available columns: {_listing(columns)}"
+    )
+
+
+def _score(column: str, role: str) -> int:
+    norm = normalise(column)
+    exact = _EXACT[role]
+    if norm in exact:
+        return 1000 - exact.index(norm)
+    # XES-style prefixes ("case:" for trace attributes) are never the event-level roles.
+    if role != "case" and norm.startswith("case:"):
+        return 0
+    words = norm.replace(":", " ").split()
+    compact = "".join(words)
+    if any(d in words or (" " in d and d in norm) for d in _DERIVED):
+        return 0
+    stems = _STEMS[role]
+    for rank, stem in enumerate(stems):
+        if stem not in compact:
+            continue
+        score = 500 - 10 * rank
+        if role == "case":
+            # "incident_id", "ticket_number": an identifier of the case, not a property of it.
+            if words[-1] in _ID_SUFFIX or compact.endswith(("id", "number")):
+                score += 50
+            elif compact != stem:
+                score -= 300
+            if any(s in compact for s in _STEMS["activity"][:1]):
+                score -= 200
+        elif role == "activity" and (compact.endswith(("type", "name")) or compact == stem):
+            score += 30
+        elif role in ("resource", "team") and words[-1] in ("id",):
+            score -= 20
+        if role in ("activity", "timestamp") and words[-1] in _ID_SUFFIX:
+            score -= 100
+        return score
+    return 0
+
+
+def infer_mapping(
+    columns: Sequence[str],
+    *,
+    given: dict[str, str | None],
+    source: str,
+    preferred: dict[str, Sequence[str]] | None = None,
+) -> ColumnMapping:
+    """Resolves the roles given by options and infers the others from column names.
+
+    `preferred` lists, per role, column names a CRM profile expects; they are tried before the common names.
+    """
+    chosen: dict[str, str | None] = {}
+    used: set[str] = set()
+    option_of = {r: f"--{r}" for r in ROLES}
+    for role in ROLES:
+        name = given.get(role)
+        if name:
+            resolved = resolve_column(name, columns, option=option_of[role], source=source)
+            chosen[role] = resolved
+            used.add(resolved)
+    inferred: list[str] = []
+    for role in ROLES:
+        if role in chosen:
+            continue
+        col = _pick(role, [c for c in columns if c not in used], (preferred or {}).get(role, ()))
+        chosen[role] = col
+        if col is not None:
+            used.add(col)
+            inferred.append(role)
+    missing = [r for r in REQUIRED if chosen.get(r) is None]
+    if missing:
+        flags = " ".join(f"--{r} COL" for r in missing)
+        raise MappingError(
+            f"{source}: cannot tell which column holds the {' and the '.join(_role_name(r) for r in missing)};"
+            f" pass {flags}. Available columns: {_listing(columns)}"
+        )
+    return ColumnMapping(
+        case=str(chosen["case"]),
+        activity=str(chosen["activity"]),
+        timestamp=str(chosen["timestamp"]),
+        resource=chosen.get("resource"),
+        team=chosen.get("team"),
+        inferred=tuple(inferred),
+    )
+
+
+def _pick(role: str, columns: Sequence[str], preferred: Iterable[str]) -> str | None:
+    for name in preferred:
+        for col in columns:
+            if col == name or col.lower() == name.lower():
+                return col
+    best: tuple[int, int, str] | None = None
+    for pos, col in enumerate(columns):
+        score = _score(col, role)
+        if score <= 0:
+            continue
+        key = (score, -pos, col)
+        if best is None or key > best:
+            best = key
+    return best[2] if best else None
+
+
+def _role_name(role: str) -> str:
+    return {"case": "case id", "activity": "activity", "timestamp": "timestamp"}.get(role, role)
+
+
+def _listing(columns: Sequence[str], limit: int = 40) -> str:
+    shown = ", ".join(repr(c) for c in columns[:limit])
+    return shown + (f", … ({len(columns) - limit} more)" if len(columns) > limit else "")

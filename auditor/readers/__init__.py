@@ -1,0 +1,1 @@
+"""Readers for source formats that the engine cannot read itself."""

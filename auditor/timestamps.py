@@ -1,0 +1,196 @@
+"""How a timestamp column is read, and the rule that nothing about it is guessed silently.
+
+Business rules:
+- Everything is stored as a UTC instant. Text with an offset (`+02:00`, `Z`) is read as that instant; naive
+  text, naive typed columns and dates are wall-clock time in `--timezone` (default UTC).
+- `--timestamp-format` (strftime) wins. Otherwise the column's type decides (typed timestamps, epoch
+  numbers), or, for text, the one known format that reads the most values. Epoch numbers are seconds or
+  milliseconds by their magnitude.
+- Day-first and month-first readings are never chosen between silently: when two formats read the same
+  values into different instants (03/04/2024), the user must say which with `--timestamp-format`.
+- A value the chosen format cannot read rejects its row, with the format named in the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import ibis
+import ibis.expr.types as ir
+
+from auditor.engine import Engine
+from auditor.errors import TimestampError, UsageError
+
+_DATES_DM = ("%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%d/%m/%y", "%d.%m.%y", "%d-%m-%y")
+_DATES_MD = ("%m/%d/%Y", "%m-%d-%Y", "%m/%d/%y", "%m.%d.%Y")
+_DATES_Y = ("%Y/%m/%d", "%Y.%m.%d", "%Y%m%d")
+_DATES_TEXT = ("%d-%b-%Y", "%d %b %Y", "%b %d %Y", "%b %d, %Y", "%d-%b-%y", "%d %B %Y", "%B %d, %Y")
+_TIMES = (" %H:%M:%S", " %H:%M", " %H:%M:%S.%f", " %I:%M:%S %p", " %I:%M %p", "")
+FORMATS: tuple[str, ...] = tuple(
+    d + t for d in (*_DATES_Y, *_DATES_DM, *_DATES_MD, *_DATES_TEXT) for t in _TIMES
+)
+_OFFSET = r".*\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|z|UTC|GMT|[+-]\d{2}(:?\d{2})?)"
+_EPOCH = r"-?\d{9,13}(\.\d+)?"
+_SAMPLE = 20_000
+
+
+@dataclass(frozen=True)
+class TimestampPlan:
+    """How one column becomes UTC instants. `kind`: utc, naive, date, epoch_s, epoch_ms, iso, format."""
+
+    kind: str
+    fmt: str | None
+    zone: str
+    description: str
+
+
+def check_zone(zone: str) -> str:
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise UsageError(
+            f"--timezone {zone!r} is not a time zone; use an IANA name such as 'Europe/Berlin' or 'UTC'"
+        ) from exc
+    return zone
+
+
+def plan(engine: Engine, table: ir.Table, column: str, *, fmt: str | None, zone: str, source: str) -> TimestampPlan:
+    """Decides how `column` is read. Scans the data (in the engine) only for text without --timestamp-format."""
+    check_zone(zone)
+    col = table[column]
+    dtype = col.type()
+    if fmt:
+        if not dtype.is_string():
+            raise UsageError(
+                f"{source}: --timestamp-format applies to text, but column {column!r} is already typed ({dtype})"
+            )
+        _check_format(engine, fmt)
+        return TimestampPlan("format", fmt, zone, f"{fmt} (from --timestamp-format)")
+    if dtype.is_timestamp():
+        if dtype.timezone:
+            return TimestampPlan("utc", None, zone, "typed instants")
+        return TimestampPlan("naive", None, zone, f"typed timestamps, read in {zone}")
+    if dtype.is_date():
+        return TimestampPlan("date", None, zone, f"dates, read as midnight in {zone}")
+    if dtype.is_numeric():
+        return _epoch_plan(col, zone)
+    if not dtype.is_string():
+        raise TimestampError(
+            f"{source}: column {column!r} has type {dtype}, which is not a timestamp; pass --timestamp COL"
+        )
+    return _plan_text(engine, table, column, zone, source)
+
+
+def to_utc(value: ir.Value, p: TimestampPlan) -> ir.TimestampValue:
+    """The expression that turns the column into UTC instants under plan `p` (NULL where it cannot)."""
+    zone = p.zone
+    if p.kind == "utc":
+        return value
+    if p.kind in ("naive", "date"):
+        ts = value.cast("timestamp") if p.kind == "date" else value
+        return Engine.local_to_utc(ts, zone)
+    if p.kind in ("epoch_s", "epoch_ms"):
+        num = value.cast("float64") if value.type().is_numeric() else value.try_cast("float64")
+        if p.kind == "epoch_ms":
+            num = num / 1000
+        return Engine.epoch_to_utc(num)
+    text = value.cast("string").strip()
+    if p.kind == "iso":
+        return _iso(text, zone)
+    assert p.fmt is not None
+    parsed = Engine.try_strptime(text, p.fmt)
+    if "%z" in p.fmt or "%Z" in p.fmt:
+        return parsed
+    return _localise(parsed, zone)
+
+
+def _localise(ts: ir.TimestampValue, zone: str) -> ir.TimestampValue:
+    if zone == "UTC":
+        return ts.cast("timestamp('UTC')")
+    return Engine.local_to_utc(ts, zone)
+
+
+def _iso(text: ir.StringValue, zone: str) -> ir.TimestampValue:
+    if zone == "UTC":
+        # The engine's session zone is UTC: naive text is read as UTC, text with an offset as that instant.
+        return text.try_cast("timestamp('UTC')")
+    has_offset = Engine.full_match(text, _OFFSET)
+    aware = text.try_cast("timestamp('UTC')")
+    naive = Engine.local_to_utc(text.try_cast("timestamp"), zone)
+    return ibis.ifelse(has_offset, aware, naive)
+
+
+def _epoch_plan(col: ir.Value, zone: str) -> TimestampPlan:
+    magnitude = col.cast("float64").abs().median().execute()
+    if magnitude is not None and float(magnitude) > 1e11:
+        return TimestampPlan("epoch_ms", None, zone, "epoch milliseconds")
+    return TimestampPlan("epoch_s", None, zone, "epoch seconds")
+
+
+def _check_format(engine: Engine, fmt: str) -> None:
+    try:
+        engine.con.execute("SELECT try_strptime('', ?)", [fmt]).fetchall()
+    except Exception as exc:
+        raise UsageError(f"--timestamp-format {fmt!r} is not a valid strftime format ({exc})") from exc
+
+
+def _candidates(text: ir.StringValue, zone: str) -> dict[str, ir.TimestampValue]:
+    out: dict[str, ir.TimestampValue] = {"iso": _iso(text, zone)}
+    epoch = ibis.ifelse(
+        Engine.full_match(text, _EPOCH), Engine.epoch_to_utc(text.try_cast("float64")), ibis.null()
+    )
+    out["epoch"] = epoch
+    for f in FORMATS:
+        out[f] = _localise(Engine.try_strptime(text, f), zone)
+    return out
+
+
+def _describe(name: str, zone: str) -> str:
+    if name == "iso":
+        return f"ISO 8601 (naive values read in {zone})"
+    if name == "epoch":
+        return "epoch seconds"
+    return f"{name} (detected; read in {zone})"
+
+
+def _plan_text(engine: Engine, table: ir.Table, column: str, zone: str, source: str) -> TimestampPlan:
+    values = table.select(v=table[column].cast("string").strip())
+    values = values.filter(values.v.notnull() & (values.v != ""))
+    # First narrow the candidates on a sample, then count the survivors on every value.
+    sample = values.limit(_SAMPLE)
+    cands = _candidates(sample.v, zone)
+    counts = sample.aggregate(**{f"c{i}": e.count() for i, e in enumerate(cands.values())}).execute()
+    names = list(cands)
+    sample_counts = {names[i]: int(counts[f"c{i}"].iloc[0]) for i in range(len(names))}
+    best_sample = max(sample_counts.values(), default=0)
+    if best_sample == 0:
+        examples = [str(v) for v in values.v.limit(3).execute().tolist()]
+        if not examples:
+            raise TimestampError(f"{source}: column {column!r} has no timestamps at all; pass --timestamp COL")
+        raise TimestampError(
+            f"{source}: no known timestamp format reads column {column!r} (values such as "
+            f"{', '.join(repr(e) for e in examples)}); pass --timestamp-format, e.g. '%d.%m.%Y %H:%M:%S'"
+        )
+    survivors = [n for n, c in sample_counts.items() if c * 2 >= best_sample]
+    full = _candidates(values.v, zone)
+    agg = values.aggregate(**{f"c{i}": full[n].count() for i, n in enumerate(survivors)}).execute()
+    full_counts = {n: int(agg[f"c{i}"].iloc[0]) for i, n in enumerate(survivors)}
+    top = max(full_counts.values())
+    leaders = [n for n in survivors if full_counts[n] == top]
+    chosen = leaders[0]
+    for other in leaders[1:]:
+        diff = values.filter(
+            full[chosen].notnull() & full[other].notnull() & (full[chosen] != full[other])
+        )
+        example = diff.v.limit(1).execute().tolist()
+        if example:
+            raise TimestampError(
+                f"{source}: timestamps in column {column!r} such as {example[0]!r} read both as {chosen!r} and "
+                f"as {other!r} (day-first or month-first?); pass --timestamp-format with the one your export uses"
+            )
+    kind = "iso" if chosen == "iso" else "epoch_s" if chosen == "epoch" else "format"
+    if kind == "epoch_s":
+        numeric = table.select(n=table[column].cast("string").strip().try_cast("float64"))
+        return _epoch_plan(numeric.n, zone)
+    return TimestampPlan(kind, None if kind == "iso" else chosen, zone, _describe(chosen, zone))
