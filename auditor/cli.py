@@ -24,7 +24,7 @@ from rich.table import Table
 from auditor import __version__
 from auditor.engine import Engine
 from auditor.errors import AuditorError
-from auditor.ingest import EventLog, IngestSummary, load, write
+from auditor.ingest import EventLog, IngestSummary, check_output, load, write
 from auditor.options import ReadOptions
 from auditor.profiles import PROFILE_NAMES
 
@@ -186,6 +186,7 @@ def ingest(
         encoding=encoding, timestamp_format=timestamp_format, timezone=timezone, profile=profile,
         status_new_only=status_new_only, strict=strict,
     )
+    check_output(output)
     with Engine() as engine:
         log = _read(ui, engine, source, opts)
         with ui.progress("writing"):

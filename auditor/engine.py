@@ -209,12 +209,15 @@ class Engine:
         try:
             self.con.execute(
                 f"""CREATE TEMP TABLE {lines} AS
-                SELECT rowid + 1 AS {ROW}, j FROM read_csv('{_sql_str(str(path))}', columns = {{'j': 'VARCHAR'}},
+                SELECT j FROM read_csv('{_sql_str(str(path))}', columns = {{'j': 'VARCHAR'}},
                     header = false, delim = chr(31), quote = '', escape = '', auto_detect = false,
                     strict_mode = false, null_padding = true)"""
             )
         except duckdb.Error as exc:
             raise InputError(f"{path}: cannot read as JSON Lines ({_first_line(exc)})") from exc
+        # Blank lines are kept as NULL by the reader, so the table order is the line number.
+        self.con.execute(f"ALTER TABLE {lines} ADD COLUMN {ROW} BIGINT")
+        self.con.execute(f"UPDATE {lines} SET {ROW} = rowid + 1")
         bad = self.con.execute(
             f"""SELECT {ROW}, j FROM {lines}
             WHERE j IS NOT NULL AND trim(j) <> ''

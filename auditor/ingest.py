@@ -384,11 +384,18 @@ def _canonical_parquet(engine: Engine, raw: ir.Table, meta: str, source: Path, s
     return EventLog(engine=engine, table=table, summary=summary, name=str(info.get("name", source.name)))
 
 
+def check_output(out: Path) -> None:
+    """Fails early, before any reading, when OUT cannot be the canonical log."""
+    if out.suffix.lower() != ".parquet":
+        raise UsageError(f"-o {out}: the canonical log is written as Parquet; name it *.parquet")
+    if out.exists() and out.is_dir():
+        raise UsageError(f"-o {out}: is a directory; name the Parquet file to write")
+
+
 def write(log: EventLog, out: Path) -> Path | None:
     """Writes the canonical log as Parquet (mapping in its metadata) and, when rows were rejected, the
     rejected rows beside it as `<stem>.rejected.csv`. Returns the rejected file's path, if written."""
-    if out.suffix.lower() != ".parquet":
-        raise UsageError(f"-o {out}: the canonical log is written as Parquet; name it *.parquet")
+    check_output(out)
     mapping = log.summary.mapping
     meta = {
         "version": 1,

@@ -165,7 +165,7 @@ def _plan_text(engine: Engine, table: ir.Table, column: str, zone: str, source: 
     sample_counts = {names[i]: int(counts[f"c{i}"].iloc[0]) for i in range(len(names))}
     best_sample = max(sample_counts.values(), default=0)
     if best_sample == 0:
-        examples = [str(v) for v in values.v.limit(3).execute().tolist()]
+        examples = [str(v) for v in values.limit(3).execute()["v"].tolist()]
         if not examples:
             raise TimestampError(f"{source}: column {column!r} has no timestamps at all; pass --timestamp COL")
         raise TimestampError(
@@ -183,7 +183,7 @@ def _plan_text(engine: Engine, table: ir.Table, column: str, zone: str, source: 
         diff = values.filter(
             full[chosen].notnull() & full[other].notnull() & (full[chosen] != full[other])
         )
-        example = diff.v.limit(1).execute().tolist()
+        example = diff.select("v").limit(1).execute()["v"].tolist()
         if example:
             raise TimestampError(
                 f"{source}: timestamps in column {column!r} such as {example[0]!r} read both as {chosen!r} and "

@@ -19,6 +19,11 @@ from charset_normalizer import from_bytes
 from auditor.errors import InputError, UsageError
 
 _HEAD = 1 << 20
+_LATIN_LOOKALIKES = frozenset(
+    {"utf-8", "ascii", "latin-1", "cp1250", "cp1252", "cp1254", "cp1257", "cp775", "cp850", "cp852", "cp858",
+     "cp437", "mac-roman", "mac-latin2", "mac-iceland"}
+)
+_NON_LATIN_ISO = frozenset({"iso8859-5", "iso8859-6", "iso8859-7", "iso8859-8", "iso8859-11"})
 _CHUNK = 16 << 20
 
 
@@ -58,10 +63,12 @@ def detect_encoding(path: Path, declared: str | None) -> str:
         return "utf-8"
     except UnicodeDecodeError:
         pass
+    # Western exports are cp1252 far more often than the Latin look-alike code pages a detector ranks first
+    # on a short sample (cp1250, cp850, mac_latin2, …): any Latin single-byte reading means cp1252.
     best = from_bytes(cut).best()
     name = codecs.lookup(best.encoding).name if best is not None else "cp1252"
-    if name in ("utf-8", "ascii"):
-        name = "cp1252"
+    if name in _LATIN_LOOKALIKES or (name.startswith(("mac-", "iso8859-")) and name not in _NON_LATIN_ISO):
+        return "cp1252"
     return name
 
 

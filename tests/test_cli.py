@@ -1,0 +1,92 @@
+"""A CliRunner test per command: exit codes, stdout/stderr separation, --quiet, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+from conftest import FIXTURES, ROOT
+from typer.testing import CliRunner
+
+from auditor.cli import app
+
+runner = CliRunner()
+DIRTY = FIXTURES / "dirty.csv"
+
+
+def test_ingest_writes_log_and_rejected(tmp_path: Path) -> None:
+    out = tmp_path / "log.parquet"
+    res = runner.invoke(app, ["ingest", str(DIRTY), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "rows read 16 = accepted 8 + rejected 6 + 2 duplicates" in res.stderr
+    assert "case='Ticket' (inferred)" in res.stderr
+    assert res.stdout == ""
+    assert pd.read_parquet(out).shape[0] == 8
+    assert pd.read_csv(tmp_path / "log.rejected.csv").shape[0] == 6
+
+
+def test_ingest_quiet_prints_nothing(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["ingest", str(DIRTY), "-o", str(tmp_path / "l.parquet"), "--quiet"])
+    assert res.exit_code == 0
+    assert res.stderr == "" and res.stdout == ""
+
+
+def test_ingest_strict_exits_2(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["ingest", str(DIRTY), "-o", str(tmp_path / "l.parquet"), "--strict"])
+    assert res.exit_code == 2
+    assert res.stderr.startswith("auditor: error:") and res.stderr.count("\n") == 1
+
+
+def test_bad_input_one_line_exit_2(tmp_path: Path) -> None:
+    for args in (
+        ["stats", str(tmp_path / "missing.csv")],
+        ["stats", str(DIRTY), "--case", "nope"],
+        ["stats", str(DIRTY), "--timezone", "Nowhere/City"],
+        ["ingest", str(DIRTY), "-o", str(tmp_path / "x.csv")],
+    ):
+        res = runner.invoke(app, args)
+        assert res.exit_code == 2, (args, res.output)
+        assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr, res.stderr
+
+
+def test_usage_error_exit_2() -> None:
+    res = runner.invoke(app, ["stats"])
+    assert res.exit_code == 2
+
+
+def test_stats_json_on_stdout() -> None:
+    res = runner.invoke(app, ["stats", str(DIRTY), "--format", "json", "--top", "3"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["events"] == 8 and data["cases"] == 4
+    assert data["start"] == "2024-04-03T09:00:00Z" and data["end"] == "2024-04-16T08:00:00Z"
+    assert len(data["top_activities"]) == 3
+    assert data["top_variants"][0]["cases"] >= 1
+    assert "6 rows rejected" in res.stderr
+
+
+def test_stats_table() -> None:
+    res = runner.invoke(app, ["stats", str(DIRTY), "-q"])
+    assert res.exit_code == 0
+    assert "top activities" in res.stdout and "events per case" in res.stdout
+    assert res.stderr == ""
+
+
+def test_python_dash_m(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "auditor", "stats", str(DIRTY), "--format", "json", "-q"],
+        capture_output=True, text=True, cwd=ROOT, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["events"] == 8
+
+
+def test_help_lists_mapping_options() -> None:
+    res = runner.invoke(app, ["ingest", "--help"])
+    assert res.exit_code == 0
+    for opt in ("--case", "--activity", "--timestamp", "--resource", "--team", "--sep", "--encoding",
+                "--timestamp-format", "--timezone", "--profile", "--quiet", "--strict"):
+        assert opt in res.stdout

@@ -1,0 +1,199 @@
+"""Ingestion loses nothing: every row is in the log, rejected with its reason, or counted as a duplicate."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from conftest import FIXTURES, write
+
+from auditor.engine import Engine
+from auditor.errors import InputError, MappingError, StrictModeError, TimestampError, UsageError
+from auditor.ingest import CANONICAL, load
+from auditor.ingest import write as write_log
+from auditor.options import ReadOptions
+
+DIRTY = FIXTURES / "dirty.csv"
+
+
+def events(log) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+    return log.table.execute()
+
+
+def utc(*args: int) -> pd.Timestamp:
+    return pd.Timestamp(datetime(*args, tzinfo=UTC))
+
+
+@pytest.mark.parametrize("fmt", [None, "%d.%m.%Y %H:%M:%S"])
+def test_dirty_csv_exact_counts(engine: Engine, fmt: str | None) -> None:
+    log = load(DIRTY, ReadOptions(timestamp_format=fmt), engine)
+    s = log.summary
+    assert (s.rows_read, s.accepted, s.rejected, s.duplicates) == (16, 8, 6, 2)
+    assert s.balanced()
+    assert s.encoding == "utf-8-sig" and s.delimiter == ";"
+    rejected = log.rejected.execute()
+    assert rejected["row"].tolist() == [4, 5, 7, 8, 12, 15]
+    reasons = dict(zip(rejected["row"], rejected["reason"], strict=True))
+    assert reasons[4].startswith("missing case id")
+    assert reasons[5].startswith("timestamp '31/04/2024 09:00:00'")
+    assert reasons[7].startswith("missing timestamp")
+    assert reasons[8].startswith("missing activity")
+    assert reasons[12].startswith("too many fields") and "extra" in reasons[12]
+    assert reasons[15].startswith("timestamp 'garbage'")
+    # the original fields follow, as text
+    assert list(rejected.columns) == ["row", "reason", "Ticket", "Status", "Changed At", "Agent", "Queue"]
+    assert rejected.loc[rejected["row"] == 8, "Ticket"].item() == "T-2"
+    ev = events(log)
+    assert ev["seq"].tolist() == [1, 2, 6, 9, 10, 13, 14, 16]
+    assert ev.loc[ev["seq"] == 14, "activity"].item() == "Waiting; customer"
+    assert ev.loc[ev["seq"] == 10, "resource"].item() == "céline"
+    assert ev.loc[ev["seq"] == 1, "timestamp"].item() == utc(2024, 4, 3, 9)
+    assert ev.loc[ev["seq"] == 9, ["resource", "team"]].isna().all().all()
+
+
+def test_rejected_file_beside_output(engine: Engine, tmp_path: Path) -> None:
+    log = load(DIRTY, ReadOptions(), engine)
+    rejected = write_log(log, tmp_path / "x.parquet")
+    assert rejected == tmp_path / "x.rejected.csv"
+    df = pd.read_csv(rejected)
+    assert df["row"].tolist() == [4, 5, 7, 8, 12, 15]
+    table = pq.read_table(tmp_path / "x.parquet")
+    assert table.column_names[:6] == list(CANONICAL)
+    assert table.num_rows == 8
+    meta = json.loads(table.schema.metadata[b"auditor"])
+    assert meta["mapping"]["case"] == "Ticket"
+
+
+def test_parquet_round_trip_needs_no_options(engine: Engine, tmp_path: Path) -> None:
+    log = load(DIRTY, ReadOptions(), engine)
+    write_log(log, tmp_path / "x.parquet")
+    again = load(tmp_path / "x.parquet", ReadOptions(), engine)
+    assert again.summary.accepted == 8 and again.summary.rejected == 0
+    pd.testing.assert_frame_equal(events(again), events(log))
+    assert again.mapping is not None and again.mapping.case == "Ticket"
+
+
+def test_stale_rejected_file_removed(engine: Engine, tmp_path: Path) -> None:
+    stale = tmp_path / "x.rejected.csv"
+    stale.write_text("row,reason\n1,old\n")
+    clean = write(tmp_path, "c.csv", "case,activity,timestamp\n1,a,2024-01-01T10:00:00Z\n")
+    write_log(load(clean, ReadOptions(), engine), tmp_path / "x.parquet")
+    assert not stale.exists()
+
+
+def test_ambiguous_day_month_is_an_error(engine: Engine, tmp_path: Path) -> None:
+    path = write(tmp_path, "a.csv", "case,activity,time\n1,a,01/02/2024 10:00\n1,b,03/04/2024 11:00\n")
+    with pytest.raises(TimestampError, match="--timestamp-format"):
+        load(path, ReadOptions(), engine)
+    log = load(path, ReadOptions(timestamp_format="%m/%d/%Y %H:%M"), engine)
+    assert events(log)["timestamp"].tolist() == [utc(2024, 1, 2, 10), utc(2024, 3, 4, 11)]
+
+
+def test_month_first_detected_when_unambiguous(engine: Engine, tmp_path: Path) -> None:
+    path = write(tmp_path, "a.csv", "case,activity,time\n1,a,01/02/2024 10:00 AM\n1,b,12/31/2024 01:00 PM\n")
+    log = load(path, ReadOptions(), engine)
+    assert events(log)["timestamp"].tolist() == [utc(2024, 1, 2, 10), utc(2024, 12, 31, 13)]
+    assert "%m/%d/%Y" in log.summary.timestamps
+
+
+def test_iso_offsets_and_timezone(engine: Engine, tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "a.csv",
+        "case,activity,timestamp\n1,a,2024-03-01T09:15:00+01:00\n1,b,2024-03-01 10:00:00\n1,c,2024-03-01T10:00:00Z\n",
+    )
+    ev = events(load(path, ReadOptions(timezone="Europe/Berlin"), engine))
+    # the offset wins; naive text is wall-clock time in --timezone
+    assert ev["timestamp"].tolist() == [utc(2024, 3, 1, 8, 15), utc(2024, 3, 1, 9), utc(2024, 3, 1, 10)]
+    with pytest.raises(UsageError, match="timezone"):
+        load(path, ReadOptions(timezone="Mars/Olympus"), engine)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [(["1709283600", "1709287200"], [utc(2024, 3, 1, 9), utc(2024, 3, 1, 10)]),
+     (["1709283600000", "1709287200500"], [utc(2024, 3, 1, 9), pd.Timestamp("2024-03-01 10:00:00.5", tz="UTC")])],
+)
+def test_epoch_seconds_and_milliseconds(engine: Engine, tmp_path: Path, values: list[str], expected: list[pd.Timestamp]) -> None:
+    rows = "".join(f"1,a{i},{v}\n" for i, v in enumerate(values))
+    ev = events(load(write(tmp_path, "e.csv", "case,activity,timestamp\n" + rows), ReadOptions(), engine))
+    assert ev["timestamp"].tolist() == expected
+
+
+def test_equal_timestamps_keep_source_order(engine: Engine, tmp_path: Path) -> None:
+    body = "case,activity,timestamp\n" + "".join(f"c,step{i},2024-01-01 10:00:00\n" for i in (3, 1, 2))
+    ev = events(load(write(tmp_path, "t.csv", body), ReadOptions(), engine))
+    assert ev["activity"].tolist() == ["step3", "step1", "step2"]
+    assert ev["seq"].tolist() == [1, 2, 3]
+
+
+def test_cp1252_detected(engine: Engine, tmp_path: Path) -> None:
+    text = "Vorgang;Aktivität;Zeitstempel\nA-1;Prüfung – Stufe 1;2024-05-01 08:00:00\nA-1;Lösung € ok;2024-05-02 08:00:00\n"
+    path = write(tmp_path, "de.csv", text.encode("cp1252"))
+    log = load(path, ReadOptions(case="Vorgang", activity="Aktivität", timestamp="Zeitstempel"), engine)
+    assert log.summary.encoding == "cp1252"
+    assert events(log)["activity"].tolist() == ["Prüfung – Stufe 1", "Lösung € ok"]
+
+
+def test_tsv_gz_and_jsonl(engine: Engine, tmp_path: Path) -> None:
+    tsv = tmp_path / "l.tsv.gz"
+    with gzip.open(tsv, "wt", encoding="utf-8") as fh:
+        fh.write("case_id\tactivity\ttimestamp\n1\ta\t2024-01-01 10:00\n1\tb\t2024-01-01 11:00\n")
+    assert load(tsv, ReadOptions(), engine).summary.accepted == 2
+    jl = write(
+        tmp_path,
+        "l.jsonl",
+        '{"case": "1", "activity": "a", "timestamp": "2024-01-01T10:00:00Z", "extra": {"x": 1}}\n'
+        "\n"
+        "this is not json\n"
+        '{"case": "1", "activity": "b", "timestamp": "2024-01-01T11:00:00Z"}\n',
+    )
+    log = load(jl, ReadOptions(), engine)
+    s = log.summary
+    assert (s.rows_read, s.accepted, s.rejected) == (3, 2, 1)
+    assert log.rejected.execute()["row"].tolist() == [3]
+    ev = events(log)
+    assert ev["timestamp"].tolist() == [utc(2024, 1, 1, 10), utc(2024, 1, 1, 11)]
+    assert json.loads(ev["extra"].iloc[0]) == {"x": 1}
+
+
+def test_attributes_kept_and_collisions_renamed(engine: Engine, tmp_path: Path) -> None:
+    path = write(tmp_path, "a.csv", "Ticket ID,Activity,Timestamp,seq,Priority\nT1,a,2024-01-01 10:00,9,high\n")
+    ev = events(load(path, ReadOptions(), engine))
+    assert list(ev.columns) == [*CANONICAL, "src_seq", "Priority"]
+    assert ev["src_seq"].item() == "9" and ev["seq"].item() == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("empty.csv", "", "empty"),
+        ("header.csv", "case,activity,timestamp\n", "no data rows"),
+        ("bin.csv", bytes(range(256)) * 8, "binary"),
+        ("x.docx", "whatever", "unknown file type"),
+    ],
+)
+def test_broken_input_is_one_clear_error(engine: Engine, tmp_path: Path, name: str, content: str | bytes, message: str) -> None:
+    with pytest.raises((InputError, UsageError), match=message):
+        load(write(tmp_path, name, content), ReadOptions(), engine)
+
+
+def test_missing_column_lists_available(engine: Engine) -> None:
+    with pytest.raises(MappingError, match=r"--case 'Case' is not a column\..*Available columns: 'Ticket', 'Status'"):
+        load(DIRTY, ReadOptions(case="Case"), engine)
+
+
+def test_uninferable_mapping_says_which_option(engine: Engine, tmp_path: Path) -> None:
+    path = write(tmp_path, "a.csv", "foo,bar,baz\n1,2,3\n")
+    with pytest.raises(MappingError, match="pass --case COL --activity COL --timestamp COL"):
+        load(path, ReadOptions(), engine)
+
+
+def test_strict_fails_on_any_rejection(engine: Engine) -> None:
+    with pytest.raises(StrictModeError, match="6 row"):
+        load(DIRTY, ReadOptions(strict=True), engine)

@@ -1,0 +1,64 @@
+"""Column roles are inferred from common names, and derived columns are not mistaken for raw ones."""
+
+from __future__ import annotations
+
+import pytest
+
+from auditor.errors import MappingError
+from auditor.mapping import infer_mapping, normalise
+
+
+def infer(cols: list[str], **given: str | None):  # type: ignore[no-untyped-def]
+    return infer_mapping(cols, given=dict(given), source="x.csv")
+
+
+def test_bpic2014_subset_columns() -> None:
+    cols = ["", "incident_id", "km_number", "interaction_id", "datestamp", "incidentactivity_number",
+            "incidentactivity_type", "assignment_group", "date", "first_activity", "last_activity", "first_day",
+            "last_day", "case_resolution_days", "activity_resolution_secs", "r"]
+    m = infer(cols)
+    assert (m.case, m.activity, m.timestamp, m.resource, m.team) == (
+        "incident_id", "incidentactivity_type", "datestamp", None, "assignment_group")
+
+
+def test_xes_columns() -> None:
+    cols = ["case:concept:name", "concept:name", "org:resource", "time:timestamp", "lifecycle:transition", "org:group"]
+    m = infer(cols)
+    assert (m.case, m.activity, m.timestamp, m.resource, m.team) == (
+        "case:concept:name", "concept:name", "time:timestamp", "org:resource", "org:group")
+
+
+@pytest.mark.parametrize(
+    ("cols", "expected"),
+    [
+        (["Ticket ID", "Activity", "Timestamp", "Agent", "Team"], ("Ticket ID", "Activity", "Timestamp", "Agent", "Team")),
+        (["SR Number", "Status", "Changed", "Owner", "Queue"], ("SR Number", "Status", "Changed", "Owner", "Queue")),
+        (["number", "state", "sys_updated_on", "assigned_to", "assignment_group"],
+         ("number", "state", "sys_updated_on", "assigned_to", "assignment_group")),
+        (["CaseNumber", "EventName", "EventTime", "UserName"], ("CaseNumber", "EventName", "EventTime", "UserName", None)),
+    ],
+)
+def test_common_names(cols: list[str], expected: tuple[str | None, ...]) -> None:
+    m = infer(cols)
+    assert (m.case, m.activity, m.timestamp, m.resource, m.team) == expected
+
+
+def test_given_options_win_and_are_not_reported_inferred() -> None:
+    m = infer(["a", "b", "c", "Agent"], case="a", activity="B", timestamp="c")
+    assert (m.case, m.activity, m.timestamp, m.resource) == ("a", "b", "c", "Agent")
+    assert m.inferred == ("resource",)
+
+
+def test_one_column_one_role() -> None:
+    m = infer(["status", "case", "time"], activity="status")
+    assert m.activity == "status" and m.case == "case"
+
+
+def test_missing_roles_error() -> None:
+    with pytest.raises(MappingError, match="timestamp; pass --timestamp COL"):
+        infer(["case", "activity", "note"])
+
+
+def test_normalise() -> None:
+    assert normalise("CreatedById") == "created by id"
+    assert normalise(" sys_created_on ") == "sys created on"
