@@ -51,6 +51,16 @@ def _epoch_seconds(value: float) -> _TS_UTC:  # type: ignore[valid-type]
     """Seconds since 1970-01-01 UTC to an instant."""
 
 
+@ibis.udf.scalar.builtin(name="trim")
+def _trim(value: str) -> str:  # type: ignore[empty-body]
+    """Removes leading and trailing spaces (much cheaper in DuckDB than trimming a character set)."""
+
+
+@ibis.udf.scalar.builtin(name="nullif")
+def _nullif(value: str, empty: str) -> str:  # type: ignore[empty-body]
+    """NULL where value equals the second argument."""
+
+
 @ibis.udf.scalar.builtin(name="regexp_full_match")
 def _full_match(value: str, pattern: str) -> bool:  # type: ignore[empty-body]
     """True when the whole string matches the RE2 pattern."""
@@ -274,6 +284,11 @@ class Engine:
         # Through the backend, so in-memory tables (memtables) in the expression get registered.
         return self.backend.create_table(self._name(stem), expr, temp=True)
 
+    def drop(self, table: ir.Table) -> None:
+        """Frees a materialised table that is no longer needed (expressions over it become invalid)."""
+        name = table.get_name()
+        self.con.execute(f"DROP TABLE IF EXISTS {_ident(name)}")
+
     def write_parquet(self, expr: ir.Table, path: Path, metadata: dict[str, str]) -> None:
         kv = ", ".join(f"'{_sql_str(k)}': '{_sql_str(v)}'" for k, v in metadata.items())
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -311,6 +326,12 @@ class Engine:
     @staticmethod
     def epoch_to_utc(seconds: ir.NumericValue) -> ir.TimestampValue:
         return _epoch_seconds(seconds)
+
+    @staticmethod
+    def clean_text(value: ir.Value) -> ir.StringValue:
+        """Text without leading or trailing spaces; an empty value becomes NULL."""
+        text = value if value.type().is_string() else value.cast("string")
+        return _nullif(_trim(text), "")
 
     @staticmethod
     def full_match(value: ir.StringValue, pattern: str) -> ir.BooleanValue:

@@ -153,9 +153,8 @@ def _read_jsonl(source: Path, options: ReadOptions, engine: Engine) -> tuple[ir.
 
 
 def _clean(value: ir.Value) -> ir.StringValue:
-    """Text, trimmed; an empty value is missing."""
-    s = value.cast("string").strip()
-    return ibis.ifelse(s == "", ibis.null("string"), s)
+    """Text without leading or trailing spaces; an empty value is missing."""
+    return Engine.clean_text(value)
 
 
 def _build(
@@ -203,34 +202,38 @@ def _build(
         ),
         else_=ibis.null("string"),
     )
-    staged = engine.materialize(
-        raw.mutate(__case=case, __act=act, __ts=ts, __res=res, __team=team, __reason=reason), "staged"
-    )
-    bad = staged.filter(staged.__reason.notnull())
-    good = staged.filter(staged.__reason.isnull())
-
+    rows_read = int(raw.count().execute()) + len(rejects.rows)
+    # Rejected rows are few: one narrow pass finds them, and the log below re-evaluates the same test
+    # rather than copying every row into a staging table first.
+    is_bad = case.isnull() | act.isnull() | ts.isnull()
+    bad = engine.materialize(raw.filter(is_bad).select(ROW, *source_cols, __reason=reason), "bad")
     mapped = {c for c in (mapping.case, mapping.timestamp, mapping.resource, mapping.team) if c}
     if profile is None:
         mapped.add(mapping.activity)
     attrs = [c for c in source_cols if c not in mapped]
     rename = {c: _attr_name(c, source_cols) for c in attrs}
     say("removing duplicates")
-    # Exact duplicates: every source field equal; the first in source order is kept.
-    dup_rank = ibis.row_number().over(group_by=[good[c] for c in source_cols], order_by=good[ROW])
-    ranked = good.mutate(__dup=dup_rank)
-    canon = ranked.select(
-        case_id=ranked.__case,
-        activity=ranked.__act,
-        timestamp=ranked.__ts,
-        resource=ranked.__res,
-        team=ranked.__team,
-        seq=ranked[ROW],
-        __dup=ranked.__dup,
-        **{rename[c]: ranked[c] for c in attrs},
+    # Exact duplicates: every source field equal; the first in source order is kept. A hash of the fields
+    # finds the few candidate groups cheaply; only those are compared field by field.
+    hashed = raw.mutate(__hash=ibis.struct({c: raw[c] for c in source_cols}).hash())
+    shared_hash = hashed.group_by("__hash").aggregate(__n=hashed.count())
+    shared_hash = shared_hash.filter(shared_hash.__n > 1).select("__hash")
+    candidates = hashed.semi_join(shared_hash, "__hash").anti_join(bad, ROW)
+    rank = ibis.row_number().over(group_by=[candidates[c] for c in source_cols], order_by=candidates[ROW])
+    ranked = candidates.mutate(__rank=rank)
+    dup_rows = engine.materialize(ranked.filter(ranked.__rank > 0).select(ROW), "dups")
+    duplicates = int(dup_rows.count().execute())
+    kept = raw.anti_join(bad, ROW) if int(bad.count().execute()) else raw
+    kept = kept.anti_join(dup_rows, ROW) if duplicates else kept
+    events = kept.select(
+        case_id=case,
+        activity=act,
+        timestamp=ts,
+        resource=res,
+        team=team,
+        seq=kept[ROW],
+        **{rename[c]: kept[c] for c in attrs},
     )
-    canon = engine.materialize(canon, "canon")
-    duplicates = int(canon.filter(canon.__dup > 0).count().execute())
-    events = canon.filter(canon.__dup == 0).drop("__dup")
     profile_rejects: ir.Table | None = None
     twins = 0
     if profile is not None:
@@ -241,15 +244,15 @@ def _build(
         if REASON not in converted.columns:
             converted = converted.mutate(**{REASON: ibis.null("string")})
         twins = int(converted.filter(converted[TWIN]).count().execute())
-        kept = converted.filter(~converted[TWIN])
-        no_act = kept.filter(kept.activity.isnull())
-        profile_rejects = no_act
-        events = kept.filter(kept.activity.notnull()).drop(TWIN, REASON)
+        not_twin = converted.filter(~converted[TWIN])
+        profile_rejects = not_twin.filter(not_twin.activity.isnull())
+        events = not_twin.filter(not_twin.activity.notnull()).drop(TWIN, REASON)
         events = events.select(*CANONICAL, *[c for c in events.columns if c not in CANONICAL])
-    events = engine.materialize(events.order_by(["case_id", "timestamp", "seq"]), "log")
+    events = engine.materialize(events, "log")
+    engine.drop(raw)
 
     rejected = _rejected_table(engine, bad, rejects, source_cols, profile_rejects, rename)
-    summary.rows_read = int(raw.count().execute()) + len(rejects.rows)
+    summary.rows_read = rows_read
     summary.accepted = int(events.count().execute())
     summary.duplicates = duplicates + twins
     summary.twins = twins
@@ -302,7 +305,9 @@ def _rejected_table(
 ) -> ir.Table:
     """`row`, `reason`, then the original fields as text: the contract's rejected-rows layout."""
     out = {c: ("src_" + c if c in ("row", "reason") else c) for c in source_cols}
-    parts = [bad.select(row=bad[ROW], reason=bad.__reason, **{out[c]: bad[c].cast("string") for c in source_cols})]
+    parts = [
+        bad.select(row=bad[ROW], reason=bad.__reason, **{out[c]: bad[c].cast("string") for c in source_cols})
+    ]
     if rejects.rows:
         structural = ibis.memtable(
             {
@@ -405,7 +410,9 @@ def write(log: EventLog, out: Path) -> Path | None:
         "timestamps": log.summary.timestamps,
         "source": Path(log.summary.source).name,
     }
-    log.engine.write_parquet(log.table, out, {META_KEY: json.dumps(meta)})
+    # Ordered by case, then time, then source order: the file reads back as traces (pm4py's layout too).
+    ordered = log.table.order_by(["case_id", "timestamp", "seq"])
+    log.engine.write_parquet(ordered, out, {META_KEY: json.dumps(meta)})
     rejected_path = out.with_name(out.stem + ".rejected.csv")
     if log.rejected is not None and log.summary.rejected:
         log.engine.write_csv(log.rejected, rejected_path)

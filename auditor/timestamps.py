@@ -14,6 +14,7 @@ Business rules:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import ibis
@@ -95,7 +96,7 @@ def to_utc(value: ir.Value, p: TimestampPlan) -> ir.TimestampValue:
         if p.kind == "epoch_ms":
             num = num / 1000
         return Engine.epoch_to_utc(num)
-    text = value.cast("string").strip()
+    text = Engine.clean_text(value)
     if p.kind == "iso":
         return _iso(text, zone)
     assert p.fmt is not None
@@ -135,15 +136,29 @@ def _check_format(engine: Engine, fmt: str) -> None:
         raise UsageError(f"--timestamp-format {fmt!r} is not a valid strftime format ({exc})") from exc
 
 
-def _candidates(text: ir.StringValue, zone: str) -> dict[str, ir.TimestampValue]:
+def _candidates(text: ir.StringValue, zone: str, formats: tuple[str, ...]) -> dict[str, ir.TimestampValue]:
     out: dict[str, ir.TimestampValue] = {"iso": _iso(text, zone)}
-    epoch = ibis.ifelse(
+    out["epoch"] = ibis.ifelse(
         Engine.full_match(text, _EPOCH), Engine.epoch_to_utc(text.try_cast("float64")), ibis.null()
     )
-    out["epoch"] = epoch
-    for f in FORMATS:
+    for f in formats:
         out[f] = _localise(Engine.try_strptime(text, f), zone)
     return out
+
+
+def _plausible_formats(examples: list[str]) -> tuple[str, ...]:
+    """The known formats that read at least one of a few examples (Python's strptime shares the codes), so
+    the engine only tries formats with a chance."""
+    found = []
+    for f in FORMATS:
+        for value in examples:
+            try:
+                datetime.strptime(value, f)
+            except ValueError:
+                continue
+            found.append(f)
+            break
+    return tuple(found)
 
 
 def _describe(name: str, zone: str) -> str:
@@ -155,42 +170,55 @@ def _describe(name: str, zone: str) -> str:
 
 
 def _plan_text(engine: Engine, table: ir.Table, column: str, zone: str, source: str) -> TimestampPlan:
-    values = table.select(v=table[column].cast("string").strip())
-    values = values.filter(values.v.notnull() & (values.v != ""))
-    # First narrow the candidates on a sample, then count the survivors on every value.
+    values = table.select(v=Engine.clean_text(table[column]))
+    values = values.filter(values.v.notnull())
+    # Narrow the candidates on a sample; scan every value only when two candidates still compete.
     sample = values.limit(_SAMPLE)
-    cands = _candidates(sample.v, zone)
-    counts = sample.aggregate(**{f"c{i}": e.count() for i, e in enumerate(cands.values())}).execute()
+    examples = [str(v) for v in sample.limit(200).execute()["v"].tolist()]
+    if not examples:
+        raise TimestampError(f"{source}: column {column!r} has no timestamps at all; pass --timestamp COL")
+    cheap = _candidates(sample.v, zone, ())
+    n_sample, n_iso, n_epoch = (
+        int(x)
+        for x in sample.aggregate(n=sample.count(), iso=cheap["iso"].count(), epoch=cheap["epoch"].count())
+        .execute()
+        .iloc[0]
+    )
+    # ISO 8601 is year-first and epoch numbers are plain numbers: neither can be read two ways.
+    if n_iso == n_sample:
+        return TimestampPlan("iso", None, zone, _describe("iso", zone))
+    if n_epoch == n_sample:
+        return _epoch_plan(Engine.clean_text(table[column]).try_cast("float64"), zone)
+    formats = _plausible_formats(examples[:50])
+    cands = _candidates(sample.v, zone, formats)
     names = list(cands)
-    sample_counts = {names[i]: int(counts[f"c{i}"].iloc[0]) for i in range(len(names))}
+    counts = sample.aggregate(**{f"c{i}": cands[n].count() for i, n in enumerate(names)}).execute()
+    sample_counts = {n: int(counts[f"c{i}"].iloc[0]) for i, n in enumerate(names)}
     best_sample = max(sample_counts.values(), default=0)
     if best_sample == 0:
-        examples = [str(v) for v in values.limit(3).execute()["v"].tolist()]
-        if not examples:
-            raise TimestampError(f"{source}: column {column!r} has no timestamps at all; pass --timestamp COL")
         raise TimestampError(
             f"{source}: no known timestamp format reads column {column!r} (values such as "
-            f"{', '.join(repr(e) for e in examples)}); pass --timestamp-format, e.g. '%d.%m.%Y %H:%M:%S'"
+            f"{', '.join(repr(e) for e in examples[:3])}); pass --timestamp-format, e.g. '%d.%m.%Y %H:%M:%S'"
         )
     survivors = [n for n, c in sample_counts.items() if c * 2 >= best_sample]
-    full = _candidates(values.v, zone)
-    agg = values.aggregate(**{f"c{i}": full[n].count() for i, n in enumerate(survivors)}).execute()
-    full_counts = {n: int(agg[f"c{i}"].iloc[0]) for i, n in enumerate(survivors)}
-    top = max(full_counts.values())
-    leaders = [n for n in survivors if full_counts[n] == top]
-    chosen = leaders[0]
-    for other in leaders[1:]:
-        diff = values.filter(
-            full[chosen].notnull() & full[other].notnull() & (full[chosen] != full[other])
-        )
-        example = diff.select("v").limit(1).execute()["v"].tolist()
-        if example:
-            raise TimestampError(
-                f"{source}: timestamps in column {column!r} such as {example[0]!r} read both as {chosen!r} and "
-                f"as {other!r} (day-first or month-first?); pass --timestamp-format with the one your export uses"
-            )
-    kind = "iso" if chosen == "iso" else "epoch_s" if chosen == "epoch" else "format"
-    if kind == "epoch_s":
-        numeric = table.select(n=table[column].cast("string").strip().try_cast("float64"))
-        return _epoch_plan(numeric.n, zone)
-    return TimestampPlan(kind, None if kind == "iso" else chosen, zone, _describe(chosen, zone))
+    chosen = survivors[0]
+    if len(survivors) > 1:
+        full = _candidates(values.v, zone, tuple(n for n in survivors if n not in ("iso", "epoch")))
+        agg = values.aggregate(**{f"c{i}": full[n].count() for i, n in enumerate(survivors)}).execute()
+        full_counts = {n: int(agg[f"c{i}"].iloc[0]) for i, n in enumerate(survivors)}
+        top = max(full_counts.values())
+        leaders = [n for n in survivors if full_counts[n] == top]
+        chosen = leaders[0]
+        for other in leaders[1:]:
+            diff = values.filter(full[chosen].notnull() & full[other].notnull() & (full[chosen] != full[other]))
+            example = diff.select("v").limit(1).execute()["v"].tolist()
+            if example:
+                raise TimestampError(
+                    f"{source}: timestamps in column {column!r} such as {example[0]!r} read both as {chosen!r} and "
+                    f"as {other!r} (day-first or month-first?); pass --timestamp-format with the one your export uses"
+                )
+    if chosen == "iso":
+        return TimestampPlan("iso", None, zone, _describe("iso", zone))
+    if chosen == "epoch":
+        return _epoch_plan(Engine.clean_text(table[column]).try_cast("float64"), zone)
+    return TimestampPlan("format", chosen, zone, _describe(chosen, zone))
