@@ -1,7 +1,7 @@
 """`auditor stats`: the size and shape of a log, computed in the engine.
 
 Business rule: a variant is a case's sequence of activities ordered by timestamp, then by source order
-(`seq`), so cases whose events share a timestamp get the order the source gave them.
+(`seq`), so cases whose events share a timestamp get the order the source gave them (see variants.py).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from datetime import datetime
 from typing import Any
 
 import ibis
-import ibis.expr.types as ir
 
 from auditor.ingest import EventLog
+from auditor.variants import variant_table
 
 
 @dataclass(frozen=True)
@@ -59,13 +59,6 @@ def _iso(ts: datetime | None) -> str | None:
     return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def variant_table(table: ir.Table) -> ir.Table:
-    """One row per case with its activity sequence."""
-    return table.group_by("case_id").aggregate(
-        trace=table.activity.collect(order_by=[table.timestamp, table.seq])
-    )
-
-
 def compute(log: EventLog, *, top: int = 10) -> LogStats:
     t = log.table
     overview = t.aggregate(
@@ -90,10 +83,9 @@ def compute(log: EventLog, *, top: int = 10) -> LogStats:
         .limit(top)
         .execute()
     )
-    variants = variant_table(t)
-    vc = variants.group_by("trace").aggregate(cases=variants.count())
+    vc = variant_table(t)
     n_variants = int(vc.count().execute())
-    top_v = vc.order_by([ibis.desc("cases"), vc.trace.length(), vc.trace]).limit(top).execute()
+    top_v = vc.limit(top).execute()
     return LogStats(
         name=log.name,
         events=events,

@@ -14,8 +14,6 @@ import zlib
 from pathlib import Path
 from typing import IO
 
-from charset_normalizer import from_bytes
-
 from auditor.errors import InputError, UsageError
 
 _HEAD = 1 << 20
@@ -65,6 +63,8 @@ def detect_encoding(path: Path, declared: str | None) -> str:
         pass
     # Western exports are cp1252 far more often than the Latin look-alike code pages a detector ranks first
     # on a short sample (cp1250, cp850, mac_latin2, …): any Latin single-byte reading means cp1252.
+    from charset_normalizer import from_bytes  # slow to import; only non-UTF-8 files need it
+
     best = from_bytes(cut).best()
     name = codecs.lookup(best.encoding).name if best is not None else "cp1252"
     if name in _LATIN_LOOKALIKES or (name.startswith(("mac-", "iso8859-")) and name not in _NON_LATIN_ISO):
