@@ -46,6 +46,11 @@ def _timezone(zone: str, value: _TS) -> _TS_UTC:  # type: ignore[valid-type]
     """Reads a naive timestamp as wall-clock time in `zone` and returns the instant."""
 
 
+@ibis.udf.scalar.builtin(name="timezone")
+def _to_local(zone: str, value: _TS_UTC) -> _TS:  # type: ignore[valid-type]
+    """The wall-clock time in `zone` of an instant (a naive timestamp)."""
+
+
 @ibis.udf.scalar.builtin(name="to_timestamp")
 def _epoch_seconds(value: float) -> _TS_UTC:  # type: ignore[valid-type]
     """Seconds since 1970-01-01 UTC to an instant."""
@@ -322,6 +327,11 @@ class Engine:
     def local_to_utc(value: ir.TimestampValue, zone: str) -> ir.TimestampValue:
         """Reads naive wall-clock timestamps in `zone` and returns UTC instants."""
         return _timezone(zone, value)
+
+    @staticmethod
+    def utc_to_local(value: ir.TimestampValue, zone: str) -> ir.TimestampValue:
+        """The wall-clock time in `zone` of UTC instants, as naive timestamps."""
+        return _to_local(zone, value)
 
     @staticmethod
     def epoch_to_utc(seconds: ir.NumericValue) -> ir.TimestampValue:

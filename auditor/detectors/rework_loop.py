@@ -1,0 +1,154 @@
+"""rework_loop: work done again within a case.
+
+Business rules (contract, and the established rework taxonomy):
+- One finding per activity that occurs more than once in some case; its cases are exactly those cases.
+- Evidence separates a self-loop (the activity immediately repeated) from a repetition (repeated after other
+  steps), and a repeat (the same resource does it again) from a redo (another resource does it again),
+  counting the extra occurrences of each kind.
+- Repeated multi-step loops (A → B → A …) are reported as findings of their own, with the loop's activities
+  in order, when at least `MIN_LOOP_CASES` cases go round them. A loop is the same whichever of its steps it
+  is seen from (A → B → A and B → A → B are one loop).
+- The map draws the edge that goes back into the repeated activity, with its case count (`evidence.edges`).
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import ibis
+
+from auditor.audit import AuditContext
+from auditor.findings import Finding
+
+MIN_LOOP_CASES = 5
+MAX_LOOP_STEPS = 5  # a "loop" longer than this is a restart, not a tight rework cycle
+
+
+def detect(ctx: AuditContext) -> list[Finding]:
+    e = ctx.events
+    w = ibis.window(group_by=["case_id", "activity"], order_by=["timestamp", "seq"])
+    occ = e.mutate(
+        k=ibis.row_number().over(w),
+        prev_pos=e.pos.lag().over(w),
+        prev_same_resource=e.resource.lag().over(w),
+    )
+    repeats = ctx.log.engine.materialize(occ.filter(occ.k > 0), "repeats")
+    r = repeats
+    per_act = (
+        r.group_by("activity")
+        .aggregate(
+            extra=r.count(),
+            cases=r.case_id.nunique(),
+            self_loop=(r.prev_pos == r.pos - 1).cast("int64").sum(),
+            repeat_same=(r.resource == r.prev_same_resource).fill_null(False).cast("int64").sum(),
+            redo_other=(
+                r.resource.notnull() & r.prev_same_resource.notnull() & (r.resource != r.prev_same_resource)
+            ).cast("int64").sum(),
+        )
+        .order_by([ibis.desc("cases"), "activity"])
+        .execute()
+    )
+    if per_act.empty:
+        return []
+    back_edges = (
+        r.filter(r.prev_activity.notnull())
+        .group_by(["activity", "prev_activity"])
+        .aggregate(cases=r.case_id.nunique())
+        .execute()
+    )
+    ids = r.select("activity", "case_id").distinct().execute()
+    findings: list[Finding] = []
+    for row in per_act.itertuples(index=False):
+        act = str(row.activity)
+        case_ids = sorted(str(c) for c in ids.loc[ids["activity"] == act, "case_id"])
+        extra = int(row.extra)
+        self_loop = int(row.self_loop)
+        edges = [
+            {"source": str(b.prev_activity), "target": act, "cases": int(b.cases)}
+            for b in back_edges[back_edges["activity"] == act].sort_values(["cases", "prev_activity"], ascending=[False, True]).head(3).itertuples(index=False)
+        ]
+        evidence: dict[str, Any] = {
+            "extra_occurrences": extra,
+            "self_loop": self_loop,
+            "repetition": extra - self_loop,
+            "repeat_same_resource": int(row.repeat_same),
+            "redo_other_resource": int(row.redo_other),
+            "edges": edges,
+            "waste": "defects",
+        }
+        cost = ctx.cost_of(case_ids)
+        findings.append(
+            Finding(
+                kind="rework_loop",
+                title=f"{act} is done again in {len(case_ids):,} cases ({extra:,} extra times)",
+                activities=[act],
+                case_ids=case_ids,
+                total_cases=ctx.total_cases,
+                severity=ctx.severity(len(case_ids), cost),
+                evidence=evidence,
+                cost=cost,
+            )
+        )
+    findings.extend(_loops(ctx))
+    return findings
+
+
+def _loops(ctx: AuditContext) -> list[Finding]:
+    """Multi-step loops: for every repeated occurrence, the steps since the previous occurrence."""
+    e = ctx.events
+    w = ibis.window(group_by=["case_id", "activity"], order_by=["timestamp", "seq"])
+    occ = e.mutate(prev_pos=e.pos.lag().over(w))
+    rep = occ.filter(occ.prev_pos.notnull() & (occ.pos - occ.prev_pos > 1) & (occ.pos - occ.prev_pos <= MAX_LOOP_STEPS))
+    rep = rep.select(case_id=rep.case_id, anchor=rep.activity, lo=rep.prev_pos, hi=rep.pos)
+    body = e.select(b_case=e.case_id, b_pos=e.pos, b_act=e.activity)
+    joined = rep.join(body, [rep.case_id == body.b_case, body.b_pos > rep.lo, body.b_pos < rep.hi])
+    loops = joined.group_by(["case_id", "anchor", "lo", "hi"]).aggregate(
+        steps=joined.b_act.collect(order_by=joined.b_pos)
+    ).execute()
+    if loops.empty:
+        return []
+    by_cycle: dict[tuple[str, ...], set[str]] = {}
+    # Per case and cycle, the rotation in which the case first entered it (smallest `lo`); the loop is
+    # named from the entry most cases share, so it reads in the order the work happened.
+    entry: dict[tuple[tuple[str, ...], str], tuple[int, tuple[str, ...]]] = {}
+    for case_id, anchor, lo, steps in zip(loops["case_id"], loops["anchor"], loops["lo"], loops["steps"], strict=True):
+        cycle = (str(anchor), *(str(s) for s in steps))
+        if str(anchor) in cycle[1:]:
+            continue  # not a simple cycle
+        key = _canonical(cycle)
+        by_cycle.setdefault(key, set()).add(str(case_id))
+        seen = entry.get((key, str(case_id)))
+        if seen is None or int(lo) < seen[0]:
+            entry[(key, str(case_id))] = (int(lo), cycle)
+    findings = []
+    for cycle_key, cases in sorted(by_cycle.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        if len(cases) < MIN_LOOP_CASES:
+            continue
+        votes: dict[tuple[str, ...], int] = {}
+        for case_id in cases:
+            rotation = entry[(cycle_key, case_id)][1]
+            votes[rotation] = votes.get(rotation, 0) + 1
+        cycle = min(votes, key=lambda r: (-votes[r], r))
+        path = [*cycle, cycle[0]]
+        edges = [{"source": a, "target": b, "cases": len(cases)} for a, b in itertools.pairwise(path)]
+        case_ids = sorted(cases)
+        cost = ctx.cost_of(case_ids)
+        findings.append(
+            Finding(
+                kind="rework_loop",
+                title=f"Loop {' → '.join(path)} in {len(case_ids):,} cases",
+                activities=list(cycle),
+                case_ids=case_ids,
+                total_cases=ctx.total_cases,
+                severity=ctx.severity(len(case_ids), cost),
+                evidence={"loop": path, "steps": len(cycle), "edges": edges, "waste": "defects"},
+                cost=cost,
+            )
+        )
+    return findings
+
+
+def _canonical(cycle: tuple[str, ...]) -> tuple[str, ...]:
+    """The rotation that sorts first: one name for a cycle whichever step it is seen from."""
+    return min(cycle[i:] + cycle[:i] for i in range(len(cycle)))

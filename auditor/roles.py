@@ -1,0 +1,228 @@
+"""Which activities play which role (resolution, closure, reopen, survey, customer contact, agent response)
+and which accounts are systems or customers.
+
+Business rules:
+- The rule pack wins, role by role: a role the pack sets is not inferred. System accounts given by the pack
+  are the only system accounts; likewise customer accounts.
+- Otherwise roles are inferred from activity names (resolve/solved/fixed; close/closed/cancel; reopen;
+  survey/CSAT/NPS/feedback; customer follow-up/chase/update from customer; reply/respond/contact customer).
+  For a field-change activity (`Status: Resolved -> Closed`) only the new value counts.
+- A customer contact is one the customer starts, unprompted: when no name says so, activities done mostly by
+  customer accounts count, unless most of them directly answer one agent step (a reply to "Request Info").
+- Accounts are systems by name (system, bot, auto, svc, workflow, integration, connector, …) or by behaviour
+  (active at nearly every hour of the day and on weekends, without being a customer account); customers by
+  name (customer, caller, client, requester, end-user).
+- When no resolution activity exists, closure activities stand in for it, and the notes say so.
+- Every inferred assignment carries its reason, so `auditor rules suggest` can show it to a person.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+
+import ibis
+import ibis.expr.types as ir
+
+from auditor.rules import ROLE_NAMES, OrderRule, RulePack
+
+_ROLE_PATTERNS: dict[str, str] = {
+    "resolution": r"\b(resolve|resolved|resolution|resolving|solve|solved|fixed|fix applied)\b",
+    "closure": r"\b(close|closed|closure|closing|auto[- ]?close|autoclosed|cancel|cancelled|canceled|done)\b",
+    "reopen": r"\b(re[- ]?open|re[- ]?opened|re[- ]?opening)\b",
+    "survey": r"\b(survey|csat|nps|feedback|satisfaction|rating request|rate us)\b",
+    "customer_contact": (
+        r"\b(customer|caller|client|requester|requestor|user)s? (follow[- ]?up|chase|chaser|call|called|calls|email|"
+        r"emails|update|contact|comment|message|reminder|complaint|escalation)\b"
+        r"|\b(follow[- ]?up|chase|call|email|update|comment|message|reminder|contact) (from|by) "
+        r"(the )?(customer|caller|client|requester|requestor|user)\b"
+    ),
+    "agent_response": (
+        r"\b(reply|replied|respond|responded|response|answer|answered|contact|contacted|call|called|email|"
+        r"emailed|mail|mailed|message|comment|notify|notified|inform|informed|communication with|"
+        r"communicate with|callback to) (to )?(the )?(customer|caller|client|"
+        r"requester|requestor|user)\b|\b(first|agent|public) (response|reply|comment)\b|\bsend (response|reply)\b"
+    ),
+}
+_SYSTEM_NAME = re.compile(
+    r"(^|[^a-z])(system|sys|bot|bots|auto|automated|automation|svc|service|workflow|wf|integration|api|"
+    r"connector|daemon|scheduler|batch|robot|rpa|noreply|no-reply|cron|job|sync|engine|trigger|script)"
+    r"([^a-z]|$)",
+    re.IGNORECASE,
+)
+_CUSTOMER_NAME = re.compile(
+    r"(^|[^a-z])(customer|customers|caller|client|requester|requestor|end[-_ ]?user|enduser|guest|"
+    r"external user|contact person)([^a-z]|$)",
+    re.IGNORECASE,
+)
+_TRANSITION = re.compile(r"^(?P<field>[^:]+):\s*(?P<old>.*?)\s*->\s*(?P<new>.*)$")
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Activities in one role, and why each is there."""
+
+    activities: tuple[str, ...]
+    reasons: dict[str, str] = field(default_factory=dict)
+    from_pack: bool = False
+
+
+@dataclass(frozen=True)
+class Accounts:
+    system: tuple[str, ...]
+    customer: tuple[str, ...]
+    reasons: dict[str, str]
+    system_from_pack: bool = False
+    customer_from_pack: bool = False
+
+
+@dataclass(frozen=True)
+class Roles:
+    roles: dict[str, Assignment]
+    accounts: Accounts
+    order: tuple[OrderRule, ...]
+    notes: tuple[str, ...] = ()
+
+    def of(self, role: str) -> tuple[str, ...]:
+        return self.roles[role].activities if role in self.roles else ()
+
+    @property
+    def resolution_or_closure(self) -> tuple[str, ...]:
+        return self.of("resolution") or self.of("closure")
+
+
+def name_role(activity: str) -> str | None:
+    """The role an activity's name suggests, if any (reopen before closure: 'Reopen' is not a closure)."""
+    text = activity.strip()
+    m = _TRANSITION.match(text)
+    if m:
+        text = m.group("new")
+    low = re.sub(r"[_\-/]+", " ", text.lower())
+    low = re.sub(r"\s+", " ", low)
+    for role in ("reopen", "survey", "customer_contact", "agent_response", "resolution", "closure"):
+        if re.search(_ROLE_PATTERNS[role], low):
+            return role
+    return None
+
+
+def match_globs(name: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(name.lower(), p.lower()) for p in patterns)
+
+
+def infer_accounts(table: ir.Table, pack: RulePack) -> Accounts:
+    """System and customer accounts: the pack's globs, else names, else behaviour."""
+    res = table.filter(table.resource.notnull())
+    stats = (
+        res.group_by("resource")
+        .aggregate(
+            events=res.count(),
+            hours=res.timestamp.hour().nunique(),
+            weekend=(res.timestamp.day_of_week.index() >= 5).cast("float64").mean(),
+        )
+        .execute()
+    )
+    reasons: dict[str, str] = {}
+    names = [str(r) for r in stats["resource"]]
+    if pack.customer is not None:
+        customer = [n for n in names if match_globs(n, pack.customer)]
+        for n in customer:
+            reasons[n] = "customer account (rule pack)"
+    else:
+        customer = [n for n in names if _CUSTOMER_NAME.search(n)]
+        for n in customer:
+            reasons[n] = "customer account: its name says so"
+    if pack.system is not None:
+        system = [n for n in names if match_globs(n, pack.system)]
+        for n in system:
+            reasons[n] = "system account (rule pack)"
+    else:
+        system = []
+        for n, hours, weekend in zip(names, stats["hours"], stats["weekend"], strict=True):
+            if n in customer:
+                continue
+            if _SYSTEM_NAME.search(n):
+                system.append(n)
+                reasons[n] = "system account: its name says so"
+            elif int(hours) >= 22 and float(weekend) >= 0.15:
+                system.append(n)
+                reasons[n] = f"system account by behaviour: active in {int(hours)} of 24 hours and {float(weekend):.0%} on weekends"
+    return Accounts(
+        system=tuple(sorted(system)),
+        customer=tuple(sorted(customer)),
+        reasons=reasons,
+        system_from_pack=pack.system is not None,
+        customer_from_pack=pack.customer is not None,
+    )
+
+
+def infer(table: ir.Table, pack: RulePack) -> Roles:
+    """Resolves every role and the accounts for this log."""
+    accounts = infer_accounts(table, pack)
+    acts = table.group_by("activity").aggregate(
+        events=table.count(),
+        by_customer=table.resource.isin(list(accounts.customer) or ["\x00"]).fill_null(False).cast("int64").sum(),
+    )
+    acts_df = acts.execute()
+    activities = sorted(str(a) for a in acts_df["activity"])
+    by_customer = {
+        str(a): int(c) / int(n) for a, c, n in zip(acts_df["activity"], acts_df["by_customer"], acts_df["events"], strict=True)
+    }
+    roles: dict[str, Assignment] = {}
+    notes: list[str] = []
+    for role in ROLE_NAMES:
+        if role in pack.roles:
+            roles[role] = Assignment(pack.roles[role], {a: "rule pack" for a in pack.roles[role]}, from_pack=True)
+            continue
+        chosen = {a: f"its name reads as {role.replace('_', ' ')}" for a in activities if name_role(a) == role}
+        roles[role] = Assignment(tuple(sorted(chosen)), chosen)
+    if not roles["customer_contact"].activities and accounts.customer:
+        roles["customer_contact"] = _contacts_by_behaviour(table, accounts, by_customer, roles)
+    if not roles["resolution"].activities and roles["closure"].activities:
+        notes.append("no resolution activity found: closure activities stand in for resolution")
+    order = list(pack.order)
+    survey, resolution = roles["survey"].activities, roles["resolution"].activities or roles["closure"].activities
+    if survey and resolution:
+        order.append(OrderRule(resolution, survey, origin="default: a survey is sent after the resolution"))
+    response, closure = roles["agent_response"].activities, roles["closure"].activities
+    if response and closure:
+        order.append(OrderRule(response, closure, origin="default: a case is closed only after an agent responded"))
+    return Roles(roles=roles, accounts=accounts, order=_unique(order), notes=tuple(notes))
+
+
+def _contacts_by_behaviour(
+    table: ir.Table, accounts: Accounts, by_customer: dict[str, float], roles: dict[str, Assignment]
+) -> Assignment:
+    """Activities done mostly by customer accounts that do not answer one particular agent step."""
+    taken = {a for r in roles.values() for a in r.activities}
+    candidates = [a for a, share in by_customer.items() if share >= 0.8 and a not in taken]
+    if not candidates:
+        return Assignment(())
+    w = ibis.window(group_by="case_id", order_by=["timestamp", "seq"])
+    t = table.mutate(prev=table.activity.lag().over(w), pos=ibis.row_number().over(w))
+    c = t.filter(t.activity.isin(candidates))
+    first = c.group_by("activity").aggregate(n=c.count(), first=(c.pos == 0).cast("int64").sum())
+    pred = c.filter(c.prev.notnull()).group_by(["activity", "prev"]).aggregate(k=c.count())
+    first_df, pred_df = first.execute(), pred.execute()
+    reasons: dict[str, str] = {}
+    for act, n, first_n in zip(first_df["activity"], first_df["n"], first_df["first"], strict=True):
+        if int(first_n) / int(n) >= 0.5:
+            continue  # the case's opening event (ticket creation), not a contact during the case
+        preds = pred_df[pred_df["activity"] == act]
+        if len(preds):
+            top = preds.sort_values("k", ascending=False).iloc[0]
+            if int(top["k"]) / int(n) >= 0.6 and by_customer.get(str(top["prev"]), 0.0) < 0.5:
+                continue  # mostly answers one agent step: prompted, not unprompted
+        reasons[str(act)] = f"{by_customer[str(act)]:.0%} of its events are by customer accounts"
+    return Assignment(tuple(sorted(reasons)), reasons)
+
+
+def _unique(rules: list[OrderRule]) -> tuple[OrderRule, ...]:
+    seen: set[tuple[tuple[str, ...], tuple[str, ...]]] = set()
+    out = []
+    for r in rules:
+        key = (r.before, r.after)
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return tuple(out)

@@ -1,0 +1,89 @@
+"""The audit's shared parts: rule packs, roles, costs, severity, business hours, the JSON shape."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ibis
+import pandas as pd
+import pytest
+from audit_helpers import SAMPLE, SAMPLE_RULES, sample_findings
+
+from auditor import rules
+from auditor.audit import AuditOptions, build_context
+from auditor.businesstime import business_hours_between, parse
+from auditor.engine import Engine
+from auditor.errors import UsageError
+from auditor.findings import KINDS, severity_for
+from auditor.ingest import load
+from auditor.options import ReadOptions
+from auditor.roles import name_role
+
+
+def test_rule_pack_loads_and_checks_names(tmp_path: Path) -> None:
+    pack = rules.load(SAMPLE_RULES)
+    assert pack.roles["resolution"] == ("Resolve Ticket",) and pack.thresholds.stalled_days == 14
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[roles]\nresolution = ["Resolve Tiket"]\n')
+    with Engine() as engine:
+        log = load(SAMPLE, ReadOptions(), engine)
+        with pytest.raises(UsageError, match="Close matches: 'Resolve Ticket'"):
+            build_context(log, AuditOptions(rules=rules.load(bad)))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("[rolez]\n", "unknown table"), ("[roles]\nfix = ['x']\n", "unknown key"), ("[[order]]\nbefore = 'a'\n", "exactly"),
+     ("[thresholds]\nstalled_days = -1\n", "non-negative"), ("x = [", "not valid TOML")],
+)
+def test_rule_pack_errors(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "r.toml"
+    path.write_text(text)
+    with pytest.raises(UsageError, match=message):
+        rules.load(path)
+
+
+def test_inferred_roles_equal_the_sample_pack() -> None:
+    pack = rules.load(SAMPLE_RULES)
+    with Engine() as engine:
+        ctx = build_context(load(SAMPLE, ReadOptions(), engine), AuditOptions())
+        for role, acts in pack.roles.items():
+            assert ctx.roles.of(role) == acts, role
+        assert set(ctx.roles.accounts.system) == {"bot-router", "svc-workflow", "siebel-connector"}
+        assert ctx.roles.accounts.customer == ("customer",)
+
+
+def test_field_change_names_use_the_new_value() -> None:
+    assert name_role("Status: Resolved -> Closed") == "closure"
+    assert name_role("Status: Closed -> Reopened") == "reopen"
+    assert name_role("Reply to Customer") == "agent_response"
+    assert name_role("Customer Reply") is None
+
+
+def test_severity_is_relative_to_the_log() -> None:
+    assert severity_for(0.15, 0, 1000) == "high"
+    assert severity_for(0.01, 60, 1000) == "high"
+    assert severity_for(0.01, 60, 100_000) == "low"
+    assert severity_for(0.15, 0, 1000, customer_facing=False) == "medium"
+
+
+def test_business_hours() -> None:
+    wh = parse("Mon-Fri 08:00-18:00", "Europe/Berlin")
+    df = pd.DataFrame(
+        {"a": pd.to_datetime(["2024-03-01 16:00", "2024-03-04 06:00", "2024-03-02 10:00"], utc=True),
+         "b": pd.to_datetime(["2024-03-04 08:00", "2024-03-11 06:00", "2024-03-02 12:00"], utc=True)}
+    )
+    with Engine() as engine:
+        t = ibis.memtable(df)
+        out = engine.backend.execute(t.mutate(h=business_hours_between(t.a, t.b, wh)))
+    assert out["h"].tolist() == [2.0, 50.0, 0.0]
+    with pytest.raises(UsageError):
+        parse("weekdays 9-5")
+
+
+def test_findings_json_shape() -> None:
+    for f in sample_findings():
+        d = f.to_json()
+        assert list(d)[:8] == ["kind", "title", "activities", "cases", "case_share", "case_ids", "severity", "evidence"]
+        assert d["kind"] in KINDS and d["case_ids"] == sorted(d["case_ids"]) and d["cases"] == len(d["case_ids"])
+        assert 0 < d["case_share"] <= 1

@@ -1,0 +1,52 @@
+"""rework_loop: one finding per repeated activity (contract), the rework taxonomy, and multi-step loops."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from audit_helpers import cases_of, run_audit, sample_findings, sample_truth, tiny_log
+
+
+def test_sample_truth_precision_and_recall() -> None:
+    truth = sample_truth()["kinds"]["rework_loop"]
+    findings = sample_findings()
+    assert cases_of(findings, "rework_loop", single=True) == set(truth["case_ids"])
+    acts = {f.activities[0] for f in findings if f.kind == "rework_loop" and len(f.activities) == 1}
+    assert acts == set(truth["activities"])
+    clean = set(sample_truth()["clean_case_ids"])
+    assert not clean & cases_of(findings, "rework_loop")
+
+
+def test_taxonomy_on_a_tiny_log(tmp_path: Path) -> None:
+    rows = [
+        ("c1", "Check", "2024-01-01 09:00", "ann", "T1"),
+        ("c1", "Check", "2024-01-01 10:00", "ann", "T1"),   # self-loop, same resource: repeat
+        ("c1", "Fix", "2024-01-01 11:00", "bob", "T1"),
+        ("c1", "Check", "2024-01-01 12:00", "cid", "T1"),   # repetition, other resource: redo
+        ("c2", "Check", "2024-01-02 09:00", "ann", "T1"),
+        ("c2", "Fix", "2024-01-02 10:00", "bob", "T1"),
+    ]
+    findings = [f for f in run_audit(tiny_log(tmp_path, rows)) if f.kind == "rework_loop"]
+    check = next(f for f in findings if f.activities == ["Check"])
+    assert check.case_ids == ["c1"] and check.cases == 1 and check.case_share == 0.5
+    ev = check.evidence
+    assert (ev["extra_occurrences"], ev["self_loop"], ev["repetition"]) == (2, 1, 1)
+    assert (ev["repeat_same_resource"], ev["redo_other_resource"]) == (1, 1)
+    assert {"source": "Fix", "target": "Check", "cases": 1} in ev["edges"]
+    assert not [f for f in findings if f.activities == ["Fix"]]
+
+
+def test_multi_step_loop_is_one_finding_whichever_step(tmp_path: Path) -> None:
+    rows = []
+    for i in range(6):
+        for j, act in enumerate(["Open", "Ask", "Answer", "Ask", "Answer", "Ask", "Answer", "Close"]):
+            rows.append((f"c{i}", act, f"2024-01-0{1 + i} {8 + j:02d}:00", "ann", "T1"))
+    findings = [f for f in run_audit(tiny_log(tmp_path, rows)) if f.kind == "rework_loop" and len(f.activities) > 1]
+    assert len(findings) == 1
+    loop = findings[0]
+    assert loop.evidence["loop"] == ["Ask", "Answer", "Ask"] and loop.cases == 6
+
+
+def test_no_repeats_no_findings(tmp_path: Path) -> None:
+    rows = [("c1", "A", "2024-01-01 09:00", "x", "T"), ("c1", "B", "2024-01-01 10:00", "x", "T")]
+    assert not [f for f in run_audit(tiny_log(tmp_path, rows)) if f.kind == "rework_loop"]
