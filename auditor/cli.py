@@ -74,7 +74,8 @@ class Ui:
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
         self.err = Console(stderr=True, highlight=False, soft_wrap=True)
-        self.out = Console(highlight=False, soft_wrap=True)
+        # Piped output gets a review-friendly width instead of rich's 80-column fallback.
+        self.out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
     @contextmanager
     def progress(self, label: str) -> Iterator[Callable[[str], None]]:
@@ -266,6 +267,173 @@ def _print_stats(out: Console, r: Any) -> None:
     for v in r.top_variants:
         var.add_row(f"{v.cases:,}", f"{v.case_share:.1%}", " → ".join(v.activities))
     out.print(var)
+
+
+class FindingsFormat(StrEnum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+class Severity(StrEnum):
+    info = "info"
+    low = "low"
+    medium = "medium"
+    high = "high"
+
+
+RulesOpt = Annotated[Path | None, typer.Option("--rules", help="A rule pack (TOML): roles, accounts, order rules, thresholds.", show_default=False)]
+WorkingHoursOpt = Annotated[
+    str | None,
+    typer.Option("--working-hours", help="Also give durations in business time, e.g. 'Mon-Fri 08:00-18:00' (in --timezone).", show_default=False),
+]
+
+
+def _audit(ui: Ui, engine: Engine, source: Path, opts: ReadOptions, rules_path: Path | None, working_hours: str | None) -> Any:
+    from auditor import rules as rule_packs
+    from auditor.audit import AuditOptions, run
+    from auditor.businesstime import parse as parse_hours
+
+    pack = rule_packs.load(rules_path)
+    wh = parse_hours(working_hours, opts.timezone) if working_hours else None
+    log = _read(ui, engine, source, opts)
+    with ui.progress("auditing") as step:
+        result = run(log, AuditOptions(rules=pack, working_hours=wh), progress=step)
+    for note in result.notes:
+        ui.note(f"note: {note}")
+    return result
+
+
+@app.command()
+@_guard
+def audit(
+    source: Source,
+    rules_file: RulesOpt = None,
+    fmt: Annotated[FindingsFormat, typer.Option("--format", help="table for a person, json (the contract) for scripts, markdown for a review document.")] = FindingsFormat.table,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.", show_default=False)] = None,
+    fail_on: Annotated[Severity | None, typer.Option("--fail-on", help="Exit 1 when a finding reaches this severity.", show_default=False)] = None,
+    working_hours: WorkingHoursOpt = None,
+    case: CaseOpt = None,
+    activity: ActivityOpt = None,
+    timestamp: TimestampOpt = None,
+    resource: ResourceOpt = None,
+    team: TeamOpt = None,
+    sep: SepOpt = None,
+    encoding: EncodingOpt = None,
+    timestamp_format: TsFormatOpt = None,
+    timezone: TimezoneOpt = "UTC",
+    profile: ProfileOpt = None,
+    status_new_only: StatusNewOpt = False,
+    strict: StrictOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Run every detector and list the findings, ranked by what they cost."""
+    from auditor.findings import SEVERITIES
+    from auditor.render.markdown import findings_markdown
+
+    ui = Ui(quiet)
+    opts = _options(
+        case=case, activity=activity, timestamp=timestamp, resource=resource, team=team, sep=sep,
+        encoding=encoding, timestamp_format=timestamp_format, timezone=timezone, profile=profile,
+        status_new_only=status_new_only, strict=strict,
+    )
+    with Engine() as engine:
+        result = _audit(ui, engine, source, opts, rules_file, working_hours)
+    data = result.to_json()
+    if fmt is FindingsFormat.json:
+        text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    elif fmt is FindingsFormat.markdown:
+        text = findings_markdown(data, title=f"Audit of {source.name}")
+    else:
+        text = ""
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        if fmt is FindingsFormat.table:
+            with output.open("w", encoding="utf-8") as fh:
+                _print_findings(Console(file=fh, width=160, highlight=False, soft_wrap=True), data)
+        else:
+            output.write_text(text, encoding="utf-8")
+        ui.note(f"wrote {output}")
+    elif fmt is FindingsFormat.table:
+        _print_findings(ui.out, data)
+    else:
+        sys.stdout.write(text)
+    ui.note(f"{len(data['findings'])} findings")
+    if fail_on is not None:
+        floor = SEVERITIES.index(fail_on.value)
+        reached = [f for f in data["findings"] if SEVERITIES.index(f["severity"]) >= floor]
+        if reached:
+            ui.note(f"{len(reached)} finding(s) at or above {fail_on.value}: exit 1")
+            raise typer.Exit(1)
+
+
+def _print_findings(out: Console, data: dict[str, Any]) -> None:
+    log = data["log"]
+    out.print(
+        f"{log['events']:,} events · {log['cases']:,} cases · {log['activities']:,} activities · "
+        f"{log['start']} to {log['end']}"
+    )
+    if not data["findings"]:
+        out.print("No findings.")
+        return
+    table = Table(title="findings, ranked by extra hours", title_justify="left")
+    for col, just in (("#", "right"), ("severity", "left"), ("kind", "left"), ("finding", "left"),
+                      ("cases", "right"), ("share", "right"), ("extra h/case", "right"), ("extra h total", "right")):
+        table.add_column(col, justify=just, no_wrap=col != "finding")  # type: ignore[arg-type]
+    styles = {"high": "bold red", "medium": "yellow", "low": "", "info": "dim"}
+    for i, f in enumerate(data["findings"], start=1):
+        cost = f.get("cost") or {}
+        per, total = cost.get("extra_hours_per_case"), cost.get("extra_hours_total")
+        table.add_row(
+            str(i), f"[{styles[f['severity']]}]{f['severity']}[/]" if styles[f["severity"]] else f["severity"],
+            f["kind"], f["title"], f"{f['cases']:,}", f"{f['case_share']:.1%}",
+            "–" if per is None else f"{per:,.1f}", "–" if total is None else f"{total:,.0f}",
+        )
+    out.print(table)
+
+
+rules_app = typer.Typer(help="Rule packs: what auditor infers, for a person to review.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("suggest")
+@_guard
+def rules_suggest(
+    source: Source,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the pack to this file instead of stdout.", show_default=False)] = None,
+    case: CaseOpt = None,
+    activity: ActivityOpt = None,
+    timestamp: TimestampOpt = None,
+    resource: ResourceOpt = None,
+    team: TeamOpt = None,
+    sep: SepOpt = None,
+    encoding: EncodingOpt = None,
+    timestamp_format: TsFormatOpt = None,
+    timezone: TimezoneOpt = "UTC",
+    profile: ProfileOpt = None,
+    status_new_only: StatusNewOpt = False,
+    strict: StrictOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Print the rule pack auditor infers from SOURCE, with a comment per line saying why."""
+    from auditor.roles import infer
+    from auditor.rules import RulePack
+    from auditor.suggest import suggest
+
+    ui = Ui(quiet)
+    opts = _options(
+        case=case, activity=activity, timestamp=timestamp, resource=resource, team=team, sep=sep,
+        encoding=encoding, timestamp_format=timestamp_format, timezone=timezone, profile=profile,
+        status_new_only=status_new_only, strict=strict,
+    )
+    with Engine() as engine:
+        log = _read(ui, engine, source, opts)
+        text = suggest(infer(log.table, RulePack()), source.name)
+    if output is not None:
+        output.write_text(text, encoding="utf-8")
+        ui.note(f"wrote {output}")
+    else:
+        sys.stdout.write(text)
 
 
 def _version(value: bool) -> None:

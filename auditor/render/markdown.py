@@ -1,0 +1,72 @@
+"""Findings as Markdown for a review document: pure text, no I/O.
+
+Business rule: the table ranks findings as the audit does (by total cost, then reach); each finding then
+gets its key evidence and the first case ids. The full case lists live in the JSON, and the text says so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CASE_IDS_SHOWN = 20
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _hours(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.1f}"
+
+
+def findings_markdown(result: dict[str, Any], *, title: str = "Audit findings") -> str:
+    log = result["log"]
+    findings = result["findings"]
+    out = [
+        f"# {title}",
+        "",
+        f"{log['events']:,} events · {log['cases']:,} cases · {log['activities']:,} activities · "
+        f"{log['start'] or '?'} to {log['end'] or '?'}",
+        "",
+    ]
+    if not findings:
+        return "\n".join([*out, "No findings.", ""])
+    out += [
+        "| # | severity | kind | finding | cases | share | extra h / case | extra h total |",
+        "| ---: | --- | --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for i, f in enumerate(findings, start=1):
+        cost = f.get("cost") or {}
+        out.append(
+            f"| {i} | {f['severity']} | {f['kind']} | {_cell(f['title'])} | {f['cases']:,} | {f['case_share']:.1%} | "
+            f"{_hours(cost.get('extra_hours_per_case'))} | {_hours(cost.get('extra_hours_total'))} |"
+        )
+    out.append("")
+    for i, f in enumerate(findings, start=1):
+        out += [f"## {i}. {_cell(f['title'])}", ""]
+        out.append(f"- kind: `{f['kind']}` · severity: **{f['severity']}** · activities: "
+                   + ", ".join(f"`{_cell(a)}`" for a in f["activities"]))
+        cost = f.get("cost")
+        if cost:
+            out.append(f"- cost: {_hours(cost.get('extra_hours_per_case'))} extra hours per case, "
+                       f"{_hours(cost.get('extra_hours_total'))} in total ({cost.get('method')})")
+        for key, value in f["evidence"].items():
+            if key == "edges":
+                continue
+            out.append(f"- {key}: {_cell(_short(value))}")
+        shown = f["case_ids"][:CASE_IDS_SHOWN]
+        more = f["cases"] - len(shown)
+        tail = f" … and {more:,} more (all in the JSON)" if more > 0 else ""
+        out += [f"- cases: {', '.join(f'`{_cell(c)}`' for c in shown)}{tail}", ""]
+    return "\n".join(out)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_short(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        items = [_short(v) for v in value[:10]]
+        return "[" + ", ".join(items) + (", …" if len(value) > 10 else "") + "]"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return str(value)

@@ -1,0 +1,78 @@
+"""CliRunner tests for `auditor audit` and `auditor rules suggest`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from audit_helpers import SAMPLE, SAMPLE_RULES
+from typer.testing import CliRunner
+
+from auditor.cli import app
+
+runner = CliRunner()
+
+
+def test_audit_json_is_the_contract() -> None:
+    res = runner.invoke(app, ["audit", str(SAMPLE), "--rules", str(SAMPLE_RULES), "--format", "json", "-q"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["log"] == {"events": 32046, "cases": 3000, "activities": 22,
+                           "start": "2024-03-01T01:16:31Z", "end": "2024-08-31T23:59:29Z"}
+    assert data["findings"], "the sample has planted problems"
+    keys = [(-(f["cost"]["extra_hours_total"] or 0.0), -f["cases"]) for f in data["findings"]]
+    assert keys == sorted(keys), "findings are ranked by total extra hours, then by cases"
+    assert res.stderr == ""
+
+
+def test_audit_markdown_and_table_to_file(tmp_path: Path) -> None:
+    md = tmp_path / "a.md"
+    res = runner.invoke(app, ["audit", str(SAMPLE), "--format", "markdown", "-o", str(md)])
+    assert res.exit_code == 0, res.output
+    text = md.read_text()
+    assert text.startswith("# Audit of support-desk.csv") and "| # | severity | kind |" in text
+    assert "all in the JSON" in text
+    table = tmp_path / "a.txt"
+    assert runner.invoke(app, ["audit", str(SAMPLE), "-o", str(table), "-q"]).exit_code == 0
+    assert "findings, ranked by extra hours" in table.read_text()
+
+
+def test_fail_on_exit_codes() -> None:
+    res = runner.invoke(app, ["audit", str(SAMPLE), "--format", "json", "-q", "--fail-on", "high"])
+    assert res.exit_code == 1
+    assert json.loads(res.stdout)["findings"]  # the findings are still printed
+    res = runner.invoke(app, ["audit", str(SAMPLE), "--format", "json", "-q", "--fail-on", "bogus"])
+    assert res.exit_code == 2
+
+
+def test_bad_rules_is_one_line_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "r.toml"
+    bad.write_text('[roles]\nsurvey = ["Send Surveys"]\n')
+    res = runner.invoke(app, ["audit", str(SAMPLE), "--rules", str(bad)])
+    assert res.exit_code == 2
+    assert "Close matches: 'Send Survey'" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_rules_suggest_round_trip(tmp_path: Path) -> None:
+    pack = tmp_path / "suggested.toml"
+    res = runner.invoke(app, ["rules", "suggest", str(SAMPLE), "-o", str(pack), "-q"])
+    assert res.exit_code == 0, res.output
+    text = pack.read_text()
+    assert '"Resolve Ticket",    # its name reads as resolution' in text
+    assert '"bot-router",    # system account: its name says so' in text
+    res = runner.invoke(app, ["audit", str(SAMPLE), "--rules", str(pack), "--format", "json", "-q"])
+    assert res.exit_code == 0, res.output
+    with_suggested = json.loads(res.stdout)["findings"]
+    res = runner.invoke(app, ["audit", str(SAMPLE), "--rules", str(SAMPLE_RULES), "--format", "json", "-q"])
+    with_given = json.loads(res.stdout)["findings"]
+    assert [(f["kind"], f["case_ids"]) for f in with_suggested] == [(f["kind"], f["case_ids"]) for f in with_given]
+
+
+def test_working_hours_adds_business_cost() -> None:
+    res = runner.invoke(app, ["audit", str(SAMPLE), "--format", "json", "-q", "--working-hours", "Mon-Fri 07:00-19:00"])
+    assert res.exit_code == 0, res.output
+    cost = json.loads(res.stdout)["findings"][0]["cost"]
+    assert "extra_business_hours_per_case" in cost
+    assert cost["extra_business_hours_per_case"] <= cost["extra_hours_per_case"]
+    res = runner.invoke(app, ["audit", str(SAMPLE), "--working-hours", "9 to 5"])
+    assert res.exit_code == 2
