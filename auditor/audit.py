@@ -49,6 +49,7 @@ class AuditContext:
     start: datetime | None
     end: datetime | None
     total_hours: float = 0.0
+    notes: list[str] = field(default_factory=list)  # what detectors could not judge, and why
 
     def severity(self, cases: int, cost: Cost | None, *, customer_facing: bool = True) -> str:
         share = cases / self.total_cases if self.total_cases else 0.0
@@ -189,7 +190,9 @@ def run(log: EventLog, options: AuditOptions, progress: Progress | None = None) 
     n_events = int(t.count().execute())
     n_acts = int(t.activity.nunique().execute())
     header = log_header(n_events, ctx.total_cases, n_acts, ctx.start, ctx.end)
-    return AuditResult(log=header, findings=rank(findings), roles=ctx.roles, notes=list(ctx.roles.notes))
+    return AuditResult(
+        log=header, findings=rank(findings), roles=ctx.roles, notes=[*ctx.roles.notes, *ctx.notes]
+    )
 
 
 def _dt(value: Any) -> datetime | None:

@@ -10,8 +10,9 @@ Business rules:
 - A customer contact is one the customer starts, unprompted: when no name says so, activities done mostly by
   customer accounts count, unless most of them directly answer one agent step (a reply to "Request Info").
 - Accounts are systems by name (system, bot, auto, svc, workflow, integration, connector, …) or by behaviour
-  (active at nearly every hour of the day and on weekends, without being a customer account); customers by
-  name (customer, caller, client, requester, end-user).
+  (active at nearly every hour of the day and on weekends AND carrying at least five times the events of a
+  typical account, without being a customer account: a 24/7 team alone does not look like a robot);
+  customers by name (customer, caller, client, requester, end-user).
 - When no resolution activity exists, closure activities stand in for it, and the notes say so.
 - Every inferred assignment carries its reason, so `auditor rules suggest` can show it to a person.
 """
@@ -138,15 +139,21 @@ def infer_accounts(table: ir.Table, pack: RulePack) -> Accounts:
             reasons[n] = "system account (rule pack)"
     else:
         system = []
-        for n, hours, weekend in zip(names, stats["hours"], stats["weekend"], strict=True):
+        # A 24/7 team has people at every hour too: round-the-clock activity alone is not enough, the
+        # account must also carry far more events than a typical account.
+        typical = float(stats["events"].median()) if len(stats) else 0.0
+        for n, hours, weekend, events in zip(names, stats["hours"], stats["weekend"], stats["events"], strict=True):
             if n in customer:
                 continue
             if _SYSTEM_NAME.search(n):
                 system.append(n)
                 reasons[n] = "system account: its name says so"
-            elif int(hours) >= 22 and float(weekend) >= 0.15:
+            elif int(hours) >= 22 and float(weekend) >= 0.15 and int(events) >= 5 * typical and len(names) >= 3:
                 system.append(n)
-                reasons[n] = f"system account by behaviour: active in {int(hours)} of 24 hours and {float(weekend):.0%} on weekends"
+                reasons[n] = (
+                    f"system account by behaviour: active in {int(hours)} of 24 hours, {float(weekend):.0%} on "
+                    f"weekends, {int(events) / typical:.0f}x the events of a typical account"
+                )
     return Accounts(
         system=tuple(sorted(system)),
         customer=tuple(sorted(customer)),

@@ -1,0 +1,204 @@
+"""tool_driven_step: steps the tool performs or forces, found from behaviour, never from a name alone.
+
+Business rules (one finding per activity; `evidence.mechanism` says which rule fired, the others that also
+hold are listed in `evidence.also`):
+- `timer`: the step follows a trigger activity after an almost constant delay. For every event of the step,
+  the most recent occurrence of each activity among the `LOOKBACK` events before it is a candidate trigger;
+  a trigger qualifies when it precedes at least `MIN_SHARE` of the step's events and the delay's spread
+  (p90 - p10) is at most `MAX_SPREAD` of its median, with a median of at least `MIN_TIMER` (shorter is
+  chaining, not a timer). Evidence: trigger, median delay, spread, share. A timer wins over
+  `system_account`, being the more specific mechanism.
+- `system_account`: at least `MIN_SHARE_SYSTEM` of the step's events are by system accounts (rule pack, else
+  inferred: see roles.py).
+- `chained_bookkeeping`: the step directly follows one specific activity, by the same human resource, within
+  `MAX_CHAIN` seconds, in at least `MIN_SHARE_CHAIN` of its events: a status change or mandatory field the
+  tool demands after a human step. Evidence: partner step, median delay, share (both ways).
+  Value-adding roles (resolution, agent response) are never flagged by this rule.
+- Steps with fewer than `MIN_EVENTS` events are not judged: too little data, and the notes say so.
+- Evidence also says what the step adds downstream (median hours until the case's next event) and whether
+  it reaches the customer (a survey, an agent response, a notification by name).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import ibis
+import pandas as pd
+
+from auditor.audit import AuditContext
+from auditor.findings import Finding
+
+LOOKBACK = 8
+MIN_EVENTS = 20
+MIN_SHARE = 0.5
+MAX_SPREAD = 0.02
+MIN_TIMER = 300.0  # seconds
+MIN_SHARE_SYSTEM = 0.8
+MAX_CHAIN = 60.0  # seconds
+MIN_SHARE_CHAIN = 0.9
+_NOTIFY = re.compile(r"\b(notif\w*|e-?mail\w*|sms|message\w*|survey\w*|letter|alert\w*)\b", re.IGNORECASE)
+
+
+def detect(ctx: AuditContext) -> list[Finding]:
+    e = ctx.events
+    acts = (
+        e.group_by("activity")
+        .aggregate(
+            n=e.count(),
+            system=e.is_system.cast("float64").mean(),
+            downstream=((e.next_ts.epoch_seconds() - e.timestamp.epoch_seconds()) / 3600.0).median(),
+            cases=e.case_id.nunique(),
+        )
+        .execute()
+    )
+    judged = acts[acts["n"] >= MIN_EVENTS]
+    skipped = len(acts) - len(judged)
+    if skipped:
+        ctx.notes.append(
+            f"tool-driven steps: {skipped} activit{'y has' if skipped == 1 else 'ies have'} fewer than "
+            f"{MIN_EVENTS} events and {'was' if skipped == 1 else 'were'} not judged (too little data)"
+        )
+    timers = _timers(ctx, list(judged["activity"]))
+    chains = _chains(ctx, list(judged["activity"]))
+    protected = set(ctx.roles.of("resolution")) | set(ctx.roles.of("agent_response"))
+    findings = []
+    for row in judged.itertuples(index=False):
+        act = str(row.activity)
+        mechanisms: dict[str, dict[str, Any]] = {}
+        if act in timers:
+            mechanisms["timer"] = timers[act]
+        if float(row.system) >= MIN_SHARE_SYSTEM:
+            mechanisms["system_account"] = {
+                "system_share": round(float(row.system), 4),
+                "accounts": _accounts(ctx, act),
+            }
+        if act in chains and act not in protected:
+            mechanisms["chained_bookkeeping"] = chains[act]
+        if not mechanisms:
+            continue
+        mechanism = next(m for m in ("timer", "system_account", "chained_bookkeeping") if m in mechanisms)
+        case_ids = ctx.ids(e.filter(e.activity == act))
+        reaches = act in ctx.roles.of("survey") or act in ctx.roles.of("agent_response") or bool(_NOTIFY.search(act))
+        evidence: dict[str, Any] = {
+            "mechanism": mechanism,
+            **mechanisms[mechanism],
+            "also": sorted(m for m in mechanisms if m != mechanism),
+            "events": int(row.n),
+            "downstream_wait_hours_median": None if pd.isna(row.downstream) else round(float(row.downstream), 3),
+            "reaches_customer": reaches,
+            "waste": "over-processing",
+        }
+        if "trigger" in evidence:
+            evidence["edges"] = [{"source": evidence["trigger"], "target": act, "cases": len(case_ids)}]
+        elif "partner" in evidence:
+            evidence["edges"] = [{"source": evidence["partner"], "target": act, "cases": len(case_ids)}]
+        cost = ctx.cost_of(case_ids)
+        findings.append(
+            Finding(
+                kind="tool_driven_step",
+                title=_title(act, mechanism, evidence),
+                activities=[act],
+                case_ids=case_ids,
+                total_cases=ctx.total_cases,
+                severity=ctx.severity(len(case_ids), cost, customer_facing=reaches),
+                evidence=evidence,
+                cost=cost,
+            )
+        )
+    return findings
+
+
+def _title(act: str, mechanism: str, ev: dict[str, Any]) -> str:
+    if mechanism == "timer":
+        return f"{act} fires {_duration(ev['delay_hours_median'])} after {ev['trigger']}: a timer, not a decision"
+    if mechanism == "system_account":
+        return f"{act} is done by system accounts ({ev['system_share']:.0%} of its events)"
+    return f"{act} is bookkeeping chained to {ev['partner']} (same person, within seconds)"
+
+
+def _duration(hours: float) -> str:
+    if hours >= 48 and abs(hours / 24 - round(hours / 24)) < 0.05:
+        return f"{round(hours / 24):g} days"
+    if hours >= 1:
+        return f"{hours:.3g} h"
+    return f"{hours * 60:.3g} min"
+
+
+def _accounts(ctx: AuditContext, act: str) -> list[str]:
+    e = ctx.events
+    sel = e.filter((e.activity == act) & e.is_system)
+    top = sel.group_by("resource").aggregate(n=sel.count()).order_by([ibis.desc("n"), "resource"]).limit(5).execute()
+    return [str(r) for r in top["resource"]]
+
+
+def _timers(ctx: AuditContext, activities: list[str]) -> dict[str, dict[str, Any]]:
+    """Per step, the trigger with the most constant delay, if one qualifies."""
+    if not activities:
+        return {}
+    e = ctx.events
+    b = e.filter(e.activity.isin(activities)).select(
+        b_case=e.case_id, b_pos=e.pos, b_act=e.activity, b_ts=e.timestamp
+    )
+    a = e.select(a_case=e.case_id, a_pos=e.pos, a_act=e.activity, a_ts=e.timestamp)
+    j = b.join(a, [b.b_case == a.a_case, a.a_pos < b.b_pos, a.a_pos >= b.b_pos - LOOKBACK])
+    j = j.filter(j.a_act != j.b_act)
+    # The most recent occurrence of each candidate trigger before the step.
+    latest = j.group_by(["b_case", "b_pos", "b_act", "a_act"]).aggregate(b_ts=j.b_ts.max(), a_ts=j.a_ts.max())
+    d = latest.mutate(delay=latest.b_ts.epoch_seconds() - latest.a_ts.epoch_seconds())
+    steps = e.filter(e.activity.isin(activities))
+    n_b = steps.group_by("activity").aggregate(n_b=steps.count())
+    stats = d.group_by(["b_act", "a_act"]).aggregate(
+        n=d.count(),
+        p10=d.delay.approx_quantile(0.1),
+        p50=d.delay.approx_quantile(0.5),
+        p90=d.delay.approx_quantile(0.9),
+    )
+    stats = stats.join(n_b, stats.b_act == n_b.activity).execute()
+    stats["share"] = stats["n"] / stats["n_b"]
+    stats["spread"] = (stats["p90"] - stats["p10"]) / stats["p50"].where(stats["p50"] > 0)
+    ok = stats[(stats["share"] >= MIN_SHARE) & (stats["p50"] >= MIN_TIMER) & (stats["spread"] <= MAX_SPREAD)]
+    out: dict[str, dict[str, Any]] = {}
+    for act, group in ok.groupby("b_act"):
+        best = group.sort_values(["spread", "share", "a_act"], ascending=[True, False, True]).iloc[0]
+        out[str(act)] = {
+            "trigger": str(best["a_act"]),
+            "delay_hours_median": round(float(best["p50"]) / 3600.0, 4),
+            "delay_spread": round(float(best["spread"]), 5),
+            "delay_p10_p90_hours": [round(float(best["p10"]) / 3600.0, 4), round(float(best["p90"]) / 3600.0, 4)],
+            "share_after_trigger": round(float(best["share"]), 4),
+        }
+    return out
+
+
+def _chains(ctx: AuditContext, activities: list[str]) -> dict[str, dict[str, Any]]:
+    """Per step, the one activity it follows by the same human within seconds, if nearly always."""
+    if not activities:
+        return {}
+    e = ctx.events
+    s = e.filter(e.activity.isin(activities))
+    chained = (
+        (s.prev_resource == s.resource)
+        & ~s.is_system
+        & ~s.is_customer
+        & ((s.timestamp.epoch_seconds() - s.prev_ts.epoch_seconds()) <= MAX_CHAIN)
+    ).fill_null(False)
+    c = s.filter(chained)
+    per_pair = c.group_by(["activity", "prev_activity"]).aggregate(
+        k=c.count(), delay=(c.timestamp.epoch_seconds() - c.prev_ts.epoch_seconds()).median()
+    )
+    totals = s.group_by("activity").aggregate(n=s.count())
+    partners = e.group_by("activity").aggregate(n_partner=e.count()).rename(partner="activity")
+    joined = per_pair.join(totals, "activity").join(partners, per_pair.prev_activity == partners.partner).execute()
+    joined["share"] = joined["k"] / joined["n"]
+    ok = joined[joined["share"] >= MIN_SHARE_CHAIN]
+    out: dict[str, dict[str, Any]] = {}
+    for row in ok.sort_values(["activity", "share"], ascending=[True, False]).drop_duplicates("activity").itertuples():
+        out[str(row.activity)] = {
+            "partner": str(row.prev_activity),
+            "delay_seconds_median": round(float(row.delay), 2),
+            "share_of_step_after_partner": round(float(row.share), 4),
+            "share_of_partner_followed": round(float(row.k) / float(row.n_partner), 4),
+        }
+    return out
