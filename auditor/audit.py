@@ -50,6 +50,7 @@ class AuditContext:
     end: datetime | None
     total_hours: float = 0.0
     notes: list[str] = field(default_factory=list)  # what detectors could not judge, and why
+    process_changes: list[dict[str, Any]] = field(default_factory=list)  # activities that stopped or began
 
     def severity(self, cases: int, cost: Cost | None, *, customer_facing: bool = True) -> str:
         share = cases / self.total_cases if self.total_cases else 0.0
@@ -107,9 +108,17 @@ class AuditResult:
     findings: list[Finding]
     roles: Roles
     notes: list[str] = field(default_factory=list)
+    process_changes: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"log": self.log, "findings": [f.to_json() for f in self.findings]}
+        out: dict[str, Any] = {"log": self.log, "findings": [f.to_json() for f in self.findings]}
+        if self.process_changes:
+            out["process_changes"] = [
+                {**c, "date": c["date"].strftime("%Y-%m-%dT%H:%M:%SZ")} for c in self.process_changes
+            ]
+        if self.notes:
+            out["notes"] = list(self.notes)
+        return out
 
 
 def detectors() -> list[tuple[str, Detector]]:
@@ -191,7 +200,11 @@ def run(log: EventLog, options: AuditOptions, progress: Progress | None = None) 
     n_acts = int(t.activity.nunique().execute())
     header = log_header(n_events, ctx.total_cases, n_acts, ctx.start, ctx.end)
     return AuditResult(
-        log=header, findings=rank(findings), roles=ctx.roles, notes=[*ctx.roles.notes, *ctx.notes]
+        log=header,
+        findings=rank(findings),
+        roles=ctx.roles,
+        notes=[*ctx.roles.notes, *ctx.notes],
+        process_changes=ctx.process_changes,
     )
 
 

@@ -1,0 +1,70 @@
+"""legacy_step: orphaned (a consumer vanished), vestigial (no effect, shown by equivalence), declared."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from audit_helpers import run_audit, sample_findings, sample_truth, tiny_log
+
+from auditor import audit
+from auditor.engine import Engine
+from auditor.ingest import load
+from auditor.options import ReadOptions
+
+
+def legacy(findings) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {f.activities[0]: f.evidence["mechanism"] for f in findings if f.kind == "legacy_step"}
+
+
+def test_sample_truth_exact() -> None:
+    truth = sample_truth()["kinds"]["legacy_step"]
+    assert legacy(sample_findings()) == truth["activities"]
+    assert legacy(sample_findings(with_rules=False)) == truth["activities"]
+    orphan = next(f for f in sample_findings() if f.activities == ["Sync to Legacy CRM"])
+    ev = orphan.evidence
+    consumers = {c.get("activity") or c.get("resource") for c in ev["consumers"]}
+    assert consumers == {truth["orphaned_consumer"]["activity"], truth["orphaned_consumer"]["resource"]}
+    cut = datetime.fromisoformat(sample_truth()["cutover"].replace("Z", "+00:00"))
+    lo, hi = ev["cutover_between"]
+    assert lo < cut <= hi
+    assert ev["before"]["rate"] > 0.95 and ev["after"]["rate"] == 0.0 and ev["test"]["p_value"] < 1e-6
+    vest = next(f for f in sample_findings() if f.activities == ["Fill Knowledge Form"])
+    assert all(t["ci"][0] >= -0.05 and t["ci"][1] <= 0.05 for t in vest.evidence["tests"] if "risk_difference" in t)
+
+
+def _log(tmp_path: Path, effect: bool, seed: int = 3) -> Path:
+    """A 'Double Check' step in half the cases, by people; with `effect`, its cases reopen far more often."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(1500):
+        t = datetime(2024, 1, 1, 9) + timedelta(days=rng.randint(0, 120), minutes=rng.randint(0, 400))
+        steps = ["Open", "Work"]
+        extra = rng.random() < 0.5
+        if extra:
+            steps.append("Double Check")
+        steps += ["Resolve", "Close"]
+        if (effect and extra and rng.random() < 0.5) or rng.random() < 0.05:
+            steps += ["Reopen", "Resolve", "Close"]
+        for act in steps:
+            t += timedelta(minutes=rng.randint(10, 600))
+            rows.append((f"c{i}", act, t.strftime("%Y-%m-%d %H:%M:%S"), rng.choice(["ann", "bob", "cid"]), "T1"))
+    return tiny_log(tmp_path, rows)
+
+
+def test_vestigial_only_without_effect(tmp_path: Path) -> None:
+    assert legacy(run_audit(_log(tmp_path, effect=False))) == {"Double Check": "vestigial"}
+    assert legacy(run_audit(_log(tmp_path, effect=True))) == {}
+
+
+def test_declared(tmp_path: Path) -> None:
+    found = run_audit(_log(tmp_path, effect=True), '[tools]\nlegacy = ["Work"]\n', tmp_path)
+    assert legacy(found) == {"Work": "declared"}
+
+
+def test_tiny_log_makes_no_claims(tmp_path: Path) -> None:
+    rows = [(f"c{i}", a, f"2024-01-0{1 + i} 1{j}:00", "ann", "T") for i in range(3) for j, a in enumerate(["Open", "Form", "Close"])]
+    with Engine() as engine:
+        result = audit.run(load(tiny_log(tmp_path, rows), ReadOptions(), engine), audit.AuditOptions())
+    assert legacy(result.findings) == {}
