@@ -109,9 +109,12 @@ class AuditResult:
     roles: Roles
     notes: list[str] = field(default_factory=list)
     process_changes: list[dict[str, Any]] = field(default_factory=list)
+    lean: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"log": self.log, "findings": [f.to_json() for f in self.findings]}
+        if self.lean is not None:
+            out["lean"] = self.lean
         if self.process_changes:
             out["process_changes"] = [
                 {**c, "date": c["date"].strftime("%Y-%m-%dT%H:%M:%SZ")} for c in self.process_changes
@@ -195,6 +198,10 @@ def run(log: EventLog, options: AuditOptions, progress: Progress | None = None) 
     for name, detect in detectors():
         say(name.replace("_", " "))
         findings.extend(detect(ctx))
+    from auditor import lean  # lean builds on this module's context
+
+    say("lean figures")
+    lean_figures = lean.compute(ctx, findings).to_json()
     t = log.table
     n_events = int(t.count().execute())
     n_acts = int(t.activity.nunique().execute())
@@ -205,6 +212,7 @@ def run(log: EventLog, options: AuditOptions, progress: Progress | None = None) 
         roles=ctx.roles,
         notes=[*ctx.roles.notes, *ctx.notes],
         process_changes=ctx.process_changes,
+        lean=lean_figures,
     )
 
 

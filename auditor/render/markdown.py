@@ -29,6 +29,25 @@ def findings_markdown(result: dict[str, Any], *, title: str = "Audit findings") 
         f"{log['start'] or '?'} to {log['end'] or '?'}",
         "",
     ]
+    lean = result.get("lean")
+    if lean:
+        fig = lean["log"]
+        out += [
+            "## Lean figures",
+            "",
+            "| process cycle efficiency | first-pass yield | rework rate | touch hours | waiting hours | tool-driven events |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: |",
+            f"| {_pct(fig.get('process_cycle_efficiency'))} | {_pct(fig.get('first_pass_yield'))} | "
+            f"{_pct(fig.get('rework_rate'))} | {_hours(fig.get('touch_hours'))} | {_hours(fig.get('waiting_hours'))} | "
+            f"{_pct(fig.get('tool_driven_share'))} |",
+            "",
+            f"Touch time is estimated: {lean['method']}.",
+            "",
+            "Value classes: " + "; ".join(
+                f"{v['activity']} **{v['value']}** ({v['source']})" for v in lean["values"]
+            ),
+            "",
+        ]
     if not findings:
         return "\n".join([*out, "No findings.", ""])
     out += [
@@ -59,6 +78,10 @@ def findings_markdown(result: dict[str, Any], *, title: str = "Audit findings") 
         tail = f" … and {more:,} more (all in the JSON)" if more > 0 else ""
         out += [f"- cases: {', '.join(f'`{_cell(c)}`' for c in shown)}{tail}", ""]
     return "\n".join(out)
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
 
 
 def _short(value: Any) -> str:

@@ -1,0 +1,154 @@
+"""Value classification and Lean figures, per log and per team.
+
+Business rules:
+- Each activity is value-adding (VA), business-value-adding (BVA) or non-value-adding (NVA). The rule pack's
+  `[value]` tables win; otherwise tool-driven and legacy steps (from the findings) are NVA, resolution and
+  agent-response steps are VA, everything else BVA. Every class carries its source.
+- Touch time is estimated, since events are instants: an event's touch time is the time since the case's
+  previous event when both were done by the same human resource, capped at `TOUCH_CAP_MINUTES` (a person
+  working continuously); every other gap is waiting. The report states this estimate.
+- Process cycle efficiency = touch time of VA events / lead time (first to last event), over all cases.
+- First-pass yield = resolved cases with no rework, no reopen and no ping-pong / resolved cases.
+- Rework rate = cases with a repeated activity / all cases.
+- Tool-driven share = events of tool-driven steps / all events.
+- Per team, the same figures over the events the team performed (lead time is not per team: waiting is
+  attributed to the team that performed the event the case waited for).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from auditor.audit import AuditContext
+from auditor.findings import Finding
+
+TOUCH_CAP_MINUTES = 60.0
+TOUCH_METHOD = (
+    "touch time of an event = time since the case's previous event when the same person did both, capped at "
+    f"{TOUCH_CAP_MINUTES:.0f} minutes; every other gap is waiting"
+)
+
+
+@dataclass(frozen=True)
+class ValueClass:
+    activity: str
+    value: str  # VA, BVA, NVA
+    source: str
+
+
+@dataclass
+class LeanFigures:
+    values: list[ValueClass]
+    log: dict[str, Any]
+    teams: list[dict[str, Any]] = field(default_factory=list)
+    method: str = TOUCH_METHOD
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "values": [{"activity": v.activity, "value": v.value, "source": v.source} for v in self.values],
+            "log": self.log,
+            "teams": self.teams,
+        }
+
+
+def classify(ctx: AuditContext, findings: list[Finding]) -> list[ValueClass]:
+    acts = sorted(str(a) for a in ctx.events.select("activity").distinct().execute()["activity"])
+    pack = ctx.options.rules.value
+    flagged = {f.activities[0]: f.kind for f in findings if f.kind in ("tool_driven_step", "legacy_step")}
+    va = set(ctx.roles.of("resolution")) | set(ctx.roles.of("agent_response"))
+    out = []
+    for a in acts:
+        if a in pack:
+            out.append(ValueClass(a, pack[a], "rule pack [value]"))
+        elif a in flagged:
+            out.append(ValueClass(a, "NVA", f"{flagged[a].replace('_', ' ')} finding"))
+        elif a in va:
+            out.append(ValueClass(a, "VA", "resolution or agent response"))
+        else:
+            out.append(ValueClass(a, "BVA", "default: needed by the business, not by the customer"))
+    return out
+
+
+def _cases_of(findings: list[Finding], kinds: tuple[str, ...]) -> list[str]:
+    return sorted({c for f in findings if f.kind in kinds for c in f.case_ids})
+
+
+def compute(ctx: AuditContext, findings: list[Finding]) -> LeanFigures:
+    values = classify(ctx, findings)
+    va = [v.activity for v in values if v.value == "VA"]
+    tool = [f.activities[0] for f in findings if f.kind == "tool_driven_step"]
+    e = ctx.events
+    gap = (e.timestamp.epoch_seconds() - e.prev_ts.epoch_seconds()) / 3600.0
+    same_person = (e.prev_resource == e.resource) & ~e.is_system & ~e.is_customer
+    touch = ibis.ifelse(same_person.fill_null(False), ibis.least(gap, TOUCH_CAP_MINUTES / 60.0), 0.0).fill_null(0.0)
+    t = e.mutate(
+        touch=touch,
+        wait=(gap - touch).fill_null(0.0),
+        is_va=e.activity.isin(va or ["\x00"]),
+        is_tool=e.activity.isin(tool or ["\x00"]),
+    )
+    imperfect = _cases_of(findings, ("rework_loop", "reopened_after_close", "ping_pong"))
+    rework = _cases_of(findings, ("rework_loop",))
+    log_fig = _figures(ctx, t, imperfect, rework)
+    teams = []
+    if "team" in t.columns:
+        tt = t.filter(t.team.notnull())
+        rows = (
+            tt.group_by("team")
+            .aggregate(
+                events=tt.count(),
+                cases=tt.case_id.nunique(),
+                touch_hours=tt.touch.sum(),
+                va_touch_hours=(tt.touch * tt.is_va.cast("float64")).sum(),
+                waiting_hours=tt.wait.sum(),
+                tool_events=tt.is_tool.cast("int64").sum(),
+            )
+            .order_by("team")
+            .execute()
+        )
+        for r in rows.itertuples(index=False):
+            total = float(r.touch_hours) + float(r.waiting_hours)
+            teams.append(
+                {
+                    "team": str(r.team),
+                    "events": int(r.events),
+                    "cases": int(r.cases),
+                    "touch_hours": round(float(r.touch_hours), 2),
+                    "waiting_hours": round(float(r.waiting_hours), 2),
+                    "process_cycle_efficiency": round(float(r.va_touch_hours) / total, 4) if total else None,
+                    "tool_driven_share": round(int(r.tool_events) / int(r.events), 4) if int(r.events) else None,
+                }
+            )
+    return LeanFigures(values=values, log=log_fig, teams=teams)
+
+
+def _figures(ctx: AuditContext, t: ir.Table, imperfect: list[str], rework: list[str]) -> dict[str, Any]:
+    agg = t.aggregate(
+        events=t.count(),
+        touch=t.touch.sum(),
+        va_touch=(t.touch * t.is_va.cast("float64")).sum(),
+        wait=t.wait.sum(),
+        tool=t.is_tool.cast("int64").sum(),
+    ).execute().iloc[0]
+    c = ctx.cases
+    lead = float(c.hours.sum().execute() or 0.0)
+    resolved = c.filter(c.first_resolution.notnull())
+    n_resolved = int(resolved.count().execute())
+    bad = ibis.memtable({"case_id": imperfect or ["\x00"]}, schema={"case_id": "string"})
+    first_pass = int(resolved.anti_join(bad, "case_id").count().execute()) if n_resolved else 0
+    events = int(agg["events"])
+    return {
+        "lead_time_hours": round(lead, 2),
+        "touch_hours": round(float(agg["touch"]), 2),
+        "waiting_hours": round(float(agg["wait"]), 2),
+        "process_cycle_efficiency": round(float(agg["va_touch"]) / lead, 5) if lead else None,
+        "first_pass_yield": round(first_pass / n_resolved, 4) if n_resolved else None,
+        "resolved_cases": n_resolved,
+        "rework_rate": round(len(rework) / ctx.total_cases, 4) if ctx.total_cases else None,
+        "tool_driven_share": round(int(agg["tool"]) / events, 4) if events else None,
+    }

@@ -1,0 +1,46 @@
+"""Value classes and Lean figures; first-pass yield checked against the sample's ground truth with pandas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from audit_helpers import SAMPLE, SAMPLE_RULES, sample_truth
+
+from auditor import audit, rules
+from auditor.engine import Engine
+from auditor.ingest import load
+from auditor.options import ReadOptions
+
+
+def _lean(pack: rules.RulePack) -> dict:  # type: ignore[type-arg]
+    with Engine() as engine:
+        result = audit.run(load(SAMPLE, ReadOptions(), engine), audit.AuditOptions(rules=pack))
+    return result.to_json()["lean"]
+
+
+def test_values_and_first_pass_yield() -> None:
+    lean = _lean(rules.load(SAMPLE_RULES))
+    values = {v["activity"]: v["value"] for v in lean["values"]}
+    truth = sample_truth()["kinds"]
+    nva = set(truth["tool_driven_step"]["activities"]) | set(truth["legacy_step"]["activities"])
+    assert {a for a, v in values.items() if v == "NVA"} == nva
+    assert {a for a, v in values.items() if v == "VA"} == {"Resolve Ticket", "Reply to Customer"}
+    df = pd.read_csv(SAMPLE)
+    resolved = set(df.loc[df["Activity"] == "Resolve Ticket", "Ticket ID"])
+    imperfect = set(truth["rework_loop"]["case_ids"]) | set(truth["reopened_after_close"]["case_ids"]) | set(truth["ping_pong"]["case_ids"])
+    expected = len(resolved - imperfect) / len(resolved)
+    assert lean["log"]["first_pass_yield"] == round(expected, 4)
+    assert lean["log"]["rework_rate"] == round(len(truth["rework_loop"]["case_ids"]) / 3000, 4)
+    assert 0 < lean["log"]["process_cycle_efficiency"] < 1
+    assert "capped at 60 minutes" in lean["method"]
+
+
+def test_rule_pack_value_wins(tmp_path: Path) -> None:
+    text = SAMPLE_RULES.read_text() + '\n[value]\nVA = ["Investigate"]\nNVA = ["Take in Charge"]\n'
+    path = tmp_path / "r.toml"
+    path.write_text(text)
+    lean = _lean(rules.load(path))
+    got = {v["activity"]: (v["value"], v["source"]) for v in lean["values"]}
+    assert got["Investigate"] == ("VA", "rule pack [value]")
+    assert got["Take in Charge"] == ("NVA", "rule pack [value]")
