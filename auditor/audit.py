@@ -8,6 +8,9 @@ Business rules:
   the other cases of the log, never below zero, times the number of affected cases. With working hours the
   same is given in business hours. The method travels with the number.
 - Findings are ranked by total cost, then by the number of cases.
+- Stuck path of a finding about customers getting stuck: the edges (previous activity → activity) on which
+  its cases spend the most extra time: per edge, mean hours per affected case minus the mean per other case,
+  times the affected cases; the top three, in `evidence.stuck_path`.
 """
 
 from __future__ import annotations
@@ -28,6 +31,11 @@ from auditor.roles import Roles, infer
 from auditor.rules import ROLE_NAMES, RulePack, check_activities
 
 Progress = Callable[[str], None]
+# Kinds about where customers get stuck: each gets the edges where its cases spend their extra time.
+STUCK_KINDS = frozenset(
+    {"rework_loop", "ping_pong", "reopened_after_close", "order_violation", "long_wait", "stalled_case",
+     "customer_chasing", "compliant_failure"}
+)
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,48 @@ class AuditContext:
     def ids(self, table: ir.Table, column: str = "case_id") -> list[str]:
         """The distinct case ids of an engine table, as sorted strings."""
         return sorted(str(c) for c in table.select(column).distinct().execute()[column])
+
+    def stuck_paths(self, case_sets: list[list[str]], top: int = 3) -> list[list[dict[str, Any]]]:
+        """For each set of cases, the edges where those cases spend their extra time: per edge, the mean
+        hours an affected case waits on it minus the mean of the other cases, times the affected cases; the
+        largest first. One engine query for all the sets."""
+        out: list[list[dict[str, Any]]] = [[] for _ in case_sets]
+        fids, ids = [], []
+        sizes: dict[int, int] = {}
+        for i, cs in enumerate(case_sets):
+            unique = list(dict.fromkeys(cs))
+            if 0 < len(unique) < self.total_cases:
+                fids += [i] * len(unique)
+                ids += unique
+                sizes[i] = len(unique)
+        if not sizes:
+            return out
+        e = self.events.filter(self.events.prev_activity.notnull())
+        per = e.group_by(["case_id", "prev_activity", "activity"]).aggregate(
+            hours=((e.timestamp.epoch_seconds() - e.prev_ts.epoch_seconds()) / 3600.0).sum()
+        )
+        per = self.log.engine.materialize(per, "edge_waits")
+        totals = per.group_by(["prev_activity", "activity"]).aggregate(all_hours=per.hours.sum())
+        sets = ibis.memtable(
+            {"fid": fids, "case_id": ids, "n_in": [sizes[f] for f in fids]},
+            schema={"fid": "int64", "case_id": "string", "n_in": "int64"},
+        )
+        mine = per.join(sets, "case_id")
+        agg = mine.group_by(["fid", "prev_activity", "activity"]).aggregate(
+            hours=mine.hours.sum(), cases=mine.case_id.nunique(), n_in=mine.n_in.max()
+        )
+        j = agg.join(totals, ["prev_activity", "activity"])
+        j = j.mutate(extra=(j.hours / j.n_in - (j.all_hours - j.hours) / (self.total_cases - j.n_in)) * j.n_in)
+        j = j.filter(j.extra > 0)
+        rank = ibis.row_number().over(group_by="fid", order_by=[ibis.desc(j.extra), j.prev_activity, j.activity])
+        j = j.mutate(rank=rank)
+        rows = j.filter(j.rank < top).order_by(["fid", "rank"]).execute()
+        for r in rows.itertuples(index=False):
+            out[int(r.fid)].append(
+                {"source": str(r.prev_activity), "target": str(r.activity), "cases": int(r.cases),
+                 "extra_hours_total": round(float(r.extra), 2)}
+            )
+        return out
 
     def cost_of(self, case_ids: Iterable[str]) -> Cost:
         """Extra elapsed hours of these cases against the other cases of the log (medians)."""
@@ -199,6 +249,11 @@ def run(log: EventLog, options: AuditOptions, progress: Progress | None = None) 
         say(name.replace("_", " "))
         findings.extend(detect(ctx))
     from auditor import lean  # lean builds on this module's context
+
+    say("stuck paths")
+    stuck = [f for f in findings if f.kind in STUCK_KINDS and "stuck_path" not in f.evidence]
+    for f, path in zip(stuck, ctx.stuck_paths([f.case_ids for f in stuck]), strict=True):
+        f.evidence["stuck_path"] = path
 
     say("lean figures")
     lean_figures = lean.compute(ctx, findings).to_json()

@@ -87,3 +87,23 @@ def test_findings_json_shape() -> None:
         assert list(d)[:8] == ["kind", "title", "activities", "cases", "case_share", "case_ids", "severity", "evidence"]
         assert d["kind"] in KINDS and d["case_ids"] == sorted(d["case_ids"]) and d["cases"] == len(d["case_ids"])
         assert 0 < d["case_share"] <= 1
+
+
+def test_stuck_path_matches_pandas() -> None:
+    finding = next(f for f in sample_findings() if f.kind == "rework_loop" and f.activities == ["Reply to Customer"])
+    df = pd.read_csv(SAMPLE).rename(columns={"Ticket ID": "case", "Activity": "act", "Timestamp": "ts"})
+    df["ts"] = pd.to_datetime(df["ts"])
+    df = df.sort_values(["case", "ts"], kind="stable")
+    df["prev"] = df.groupby("case")["act"].shift()
+    df["wait"] = (df["ts"] - df.groupby("case")["ts"].shift()).dt.total_seconds() / 3600
+    edges = df.dropna(subset=["prev"]).groupby(["case", "prev", "act"])["wait"].sum().reset_index()
+    hit = edges["case"].isin(finding.case_ids)
+    n_in, n_out = len(finding.case_ids), df["case"].nunique() - len(finding.case_ids)
+    per_edge = edges[hit].groupby(["prev", "act"])["wait"].sum().to_frame("inside").join(
+        edges[~hit].groupby(["prev", "act"])["wait"].sum().to_frame("outside"), how="left"
+    ).fillna(0.0)
+    per_edge["extra"] = (per_edge["inside"] / n_in - per_edge["outside"] / n_out) * n_in
+    best = per_edge["extra"].idxmax()
+    top = finding.evidence["stuck_path"][0]
+    assert (top["source"], top["target"]) == best
+    assert abs(top["extra_hours_total"] - per_edge["extra"].max()) < 0.01
