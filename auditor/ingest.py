@@ -249,9 +249,9 @@ def _build(
         events = not_twin.filter(not_twin.activity.notnull()).drop(TWIN, REASON)
         events = events.select(*CANONICAL, *[c for c in events.columns if c not in CANONICAL])
     events = engine.materialize(events, "log")
-    engine.drop(raw)
 
-    rejected = _rejected_table(engine, bad, rejects, source_cols, profile_rejects, rename)
+    rejected = _rejected_table(engine, raw, bad, rejects, source_cols, profile_rejects)
+    engine.drop(raw)
     summary.rows_read = rows_read
     summary.accepted = int(events.count().execute())
     summary.duplicates = duplicates + twins
@@ -289,19 +289,23 @@ def _first_reason(rejected: ir.Table) -> str:
 
 
 def _attr_name(col: str, source_cols: list[str]) -> str:
+    """The attribute's column name in the log: its own, unless it collides (case-insensitively, as the
+    engine compares names) with a canonical column or another source column."""
+    taken = {c.lower() for c in CANONICAL}
+    others = {c.lower() for c in source_cols if c != col}
     name = col
-    while name in CANONICAL or name.startswith("__") or (name != col and name in source_cols):
+    while name.lower() in taken or name.startswith("__") or (name != col and name.lower() in others):
         name = "src_" + name.lstrip("_")
     return name
 
 
 def _rejected_table(
     engine: Engine,
+    raw: ir.Table,
     bad: ir.Table,
     rejects: RawRejects,
     source_cols: list[str],
     profile_rejects: ir.Table | None,
-    rename: dict[str, str],
 ) -> ir.Table:
     """`row`, `reason`, then the original fields as text: the contract's rejected-rows layout."""
     out = {c: ("src_" + c if c in ("row", "reason") else c) for c in source_cols}
@@ -318,15 +322,13 @@ def _rejected_table(
         )
         parts.append(structural.mutate(**{out[c]: ibis.null("string") for c in source_cols}))
     if profile_rejects is not None:
-        p = profile_rejects
-        back = {c: (p[rename[c]] if rename.get(c) in p.columns else ibis.null()) for c in source_cols}
-        parts.append(
-            p.select(
-                row=p.seq,
-                reason=p[REASON].fill_null("the profile found no activity for this row"),
-                **{out[c]: v.cast("string") for c, v in back.items()},
-            )
+        # The original fields come from the source rows themselves, exactly as read.
+        p = profile_rejects.select(
+            p_row=profile_rejects.seq,
+            p_reason=profile_rejects[REASON].fill_null("the profile found no activity for this row"),
         )
+        j = p.join(raw, p.p_row == raw[ROW])
+        parts.append(j.select(row=j.p_row, reason=j.p_reason, **{out[c]: j[c].cast("string") for c in source_cols}))
     table = parts[0]
     for other in parts[1:]:
         table = table.union(other)

@@ -27,7 +27,11 @@ _DATES_DM = ("%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%d/%m/%y", "%d.%m.%y", "%d-%m-
 _DATES_MD = ("%m/%d/%Y", "%m-%d-%Y", "%m/%d/%y", "%m.%d.%Y")
 _DATES_Y = ("%Y/%m/%d", "%Y.%m.%d", "%Y%m%d")
 _DATES_TEXT = ("%d-%b-%Y", "%d %b %Y", "%b %d %Y", "%b %d, %Y", "%d-%b-%y", "%d %B %Y", "%B %d, %Y")
-_TIMES = (" %H:%M:%S", " %H:%M", " %H:%M:%S.%f", " %I:%M:%S %p", " %I:%M %p", "")
+_TIMES = (
+    " %H:%M:%S", " %H:%M", " %H:%M:%S.%f", " %I:%M:%S %p", " %I:%M %p", "",
+    # report exports (Salesforce, Excel) put a comma between date and time
+    ", %H:%M:%S", ", %H:%M", ", %I:%M:%S %p", ", %I:%M %p",
+)
 FORMATS: tuple[str, ...] = tuple(
     d + t for d in (*_DATES_Y, *_DATES_DM, *_DATES_MD, *_DATES_TEXT) for t in _TIMES
 )
