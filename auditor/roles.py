@@ -8,7 +8,8 @@ Business rules:
   survey/CSAT/NPS/feedback; customer follow-up/chase/update from customer; reply/respond/contact customer).
   For a field-change activity (`Status: Resolved -> Closed`) only the new value counts.
 - A customer contact is one the customer starts, unprompted: when no name says so, activities done mostly by
-  customer accounts count, unless most of them directly answer one agent step (a reply to "Request Info").
+  customer accounts count, unless they answer an agent's request: most of them directly follow one agent
+  step, and most of that step's occurrences are followed by them (Request Info -> Customer Reply).
 - Accounts are systems by name (system, bot, auto, svc, workflow, integration, connector, …) or by behaviour
   (active at nearly every hour of the day and on weekends AND carrying at least five times the events of a
   typical account, without being a customer account: a 24/7 team alone does not look like a robot);
@@ -209,8 +210,11 @@ def _contacts_by_behaviour(
     t = table.mutate(prev=table.activity.lag().over(w), pos=ibis.row_number().over(w))
     c = t.filter(t.activity.isin(candidates))
     first = c.group_by("activity").aggregate(n=c.count(), first=(c.pos == 0).cast("int64").sum())
-    pred = c.filter(c.prev.notnull()).group_by(["activity", "prev"]).aggregate(k=c.count())
-    first_df, pred_df = first.execute(), pred.execute()
+    cp = c.filter(c.prev.notnull())
+    pred = cp.group_by(["activity", "prev"]).aggregate(k=cp.count())
+    volume = t.group_by("activity").aggregate(total=t.count())
+    first_df, pred_df, vol_df = first.execute(), pred.execute(), volume.execute()
+    totals = {str(a): int(n) for a, n in zip(vol_df["activity"], vol_df["total"], strict=True)}
     reasons: dict[str, str] = {}
     for act, n, first_n in zip(first_df["activity"], first_df["n"], first_df["first"], strict=True):
         if int(first_n) / int(n) >= 0.5:
@@ -218,8 +222,11 @@ def _contacts_by_behaviour(
         preds = pred_df[pred_df["activity"] == act]
         if len(preds):
             top = preds.sort_values("k", ascending=False).iloc[0]
-            if int(top["k"]) / int(n) >= 0.6 and by_customer.get(str(top["prev"]), 0.0) < 0.5:
-                continue  # mostly answers one agent step: prompted, not unprompted
+            request = str(top["prev"])
+            answers = int(top["k"]) / int(n)  # share of this activity that follows the agent step
+            answered = int(top["k"]) / totals.get(request, int(top["k"]))  # share of the step it follows
+            if answers >= 0.6 and answered >= 0.6 and by_customer.get(request, 0.0) < 0.5:
+                continue  # the answer to an agent's request (Request Info -> Customer Reply): prompted
         reasons[str(act)] = f"{by_customer[str(act)]:.0%} of its events are by customer accounts"
     return Assignment(tuple(sorted(reasons)), reasons)
 

@@ -107,3 +107,27 @@ def test_stuck_path_matches_pandas() -> None:
     top = finding.evidence["stuck_path"][0]
     assert (top["source"], top["target"]) == best
     assert abs(top["extra_hours_total"] - per_edge["extra"].max()) < 0.01
+
+
+def test_customer_contacts_from_behaviour(tmp_path: Path) -> None:
+    """No activity is named as a contact: customers' own unprompted events count, answers to a request don't."""
+    from audit_helpers import tiny_log
+
+    rows = []
+    for i in range(30):
+        day = f"2024-02-{1 + i % 28:02d}"
+        rows += [
+            (f"c{i}", "Open", f"{day} 08:00", "customer", ""),
+            (f"c{i}", "Ask for Details", f"{day} 09:00", "ann", "T1"),
+            (f"c{i}", "Details Sent", f"{day} 10:00", "customer", ""),   # an answer: prompted
+            (f"c{i}", "Analyse", f"{day} 11:00", "ann", "T1"),
+        ]
+        if i % 2:
+            rows.append((f"c{i}", "Nudge", f"{day} 12:00", "customer", ""))  # unprompted, after varied steps
+        rows.append((f"c{i}", "Resolve", f"{day} 13:00", "ann", "T1"))
+        if i % 3 == 0:
+            rows.append((f"c{i}", "Nudge", f"{day} 14:00", "customer", ""))
+    with Engine() as engine:
+        ctx = build_context(load(tiny_log(tmp_path, rows), ReadOptions(), engine), AuditOptions())
+    assert ctx.roles.of("customer_contact") == ("Nudge",)
+    assert "customer accounts" in ctx.roles.roles["customer_contact"].reasons["Nudge"]

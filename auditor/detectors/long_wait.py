@@ -1,0 +1,607 @@
+"""long_wait: where cases sit waiting, and parking states that pause the SLA clock without the customer.
+
+Business rules.
+
+What a wait is:
+- Waits are measured between a case's consecutive *steps*, ordered by timestamp then source order. A step is
+  any event that is not by a system account, plus events of any account that resolve, close or reopen the
+  case or are customer contacts. Other system events (auto-assign bots, survey timers, sync jobs) are
+  transparent: a timer firing is not something a case waits for, and the time before it belongs to the
+  wait for the next person (agent or customer) to act.
+- Only waits while the case is open count: after a resolution or closure, and until a reopen, the customer
+  is no longer waiting (survey and auto-close timers, time before a reopen).
+- A parking state (see auditor/parking.py: pending, wait-user, awaiting customer/vendor, on hold, …) is
+  measured as a *spell*: from the step that sets it to the first later step that is not that state. Setting
+  the same state again while it holds (a re-set) continues the spell. A spell still running at the end of
+  the log has no duration and is left to `stalled_case`. Spells count when the case is open when they start.
+- The log's typical wait is the median of all open waits (parking ones included). A wait is *long* when it
+  is at least `threshold = max(long_wait_factor × typical wait, long_wait_min_hours)` ([thresholds] of the
+  rule pack; defaults 3 × and 24 h).
+
+Findings (kind `long_wait`, `evidence.waste` = "waiting"):
+- `mechanism: "edge_wait"`: one per edge (step A → step B, A not a parking state) whose median wait is at
+  least the threshold, seen in at least `MIN_CASES` cases. Affected cases: those where a wait on that edge is
+  itself long (at least the threshold).
+- `mechanism: "parking"`: one per parking state whose median spell is at least the threshold, in at least
+  `MIN_CASES` cases. Affected cases: those with a spell in that state at least as long as the threshold.
+- Evidence: median and p90 hours of the wait (over every occurrence, affected or not), its share of the
+  affected cases' total lead time (their hours in that wait over their hours from first to last event), the
+  threshold and how it was made, business-hour medians when working hours are given, and the edges for the
+  map (`source`, `target`, `cases`, `median_hours`): the edge itself, or for a parking state its ways out
+  (a re-set as a self-loop) with the median hours of the spells that take them.
+
+SLA-pause abuse (kind `long_wait`, `mechanism: "parking_abuse"`):
+- Customer answers are *visible* in a log when at least one spell in a state that awaits the customer ends
+  with a customer-side event (an event by a customer account, or a customer contact). Only then can the
+  absence of one mean something; otherwise a note says so and only re-sets are judged.
+- `unanswered` (answers visible): a spell in a state that awaits the customer ends without any
+  customer-side event, and a person ended it, not a timer (an auto-close after a silent customer is the
+  normal end of a parking).
+- `re_set`: the parking state is set again while it holds, with no step in between: the pause is renewed
+  while nobody answered anything. Judged in every log and for every parking state.
+- `re_entered` (answers visible, states that await the customer): the same state is set again after other
+  steps, with no customer-side event since it was last set. Not judged for third-party or unspecified
+  waits, whose answers a log does not show as customer events.
+- One finding per parking state with any of these signals; its cases are the cases with any of them, and
+  the evidence counts the cases per signal.
+- `owner_outlier`: per owner (the resource who set the parking; the team when the log has no resources),
+  the share of parked time = hours of the spells they set / hours (first to last event) of the cases they
+  worked on. Owners who set parking in at least `MIN_CASES` cases are scored against each other (at least
+  `MIN_PEERS` of them) with the robust z-score of Iglewicz and Hoaglin: 0.6745 × (share − median) / MAD;
+  when the MAD is 0, (share − median) / (1.253314 × mean absolute deviation). An owner with z ≥ `OUTLIER_Z`
+  (3.5) gets a finding of their own (cases: those in which they set parking). Every abuse finding lists its
+  owners with most cases (at most `TOP_OWNERS`) with their share and score.
+- Customer-perceived time against SLA-clock time, per affected case (medians and totals): `customer_hours`
+  is the elapsed time from the first event to the first resolution (to the last event when never
+  resolved); `sla_clock_hours` is that minus the parked time in it (every parking state, ended spells);
+  the gap is what the customer lives and the dashboard hides. Parking findings carry the same block.
+- Cost via the audit's common method (`ctx.cost_of`), severity via `ctx.severity`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from auditor import parking
+from auditor.audit import AuditContext
+from auditor.businesstime import business_hours_between
+from auditor.findings import Finding
+
+MIN_CASES = 5  # an edge, a state or an owner needs this many cases to mean something
+MIN_PEERS = 5  # owners scored against each other: fewer than this and no score is given
+OUTLIER_Z = 3.5  # Iglewicz & Hoaglin: a modified z-score of 3.5 or more is an outlier
+MAD_SCALE = 0.6745
+MEAN_AD_SCALE = 1.253314
+TOP_EDGES = 3
+TOP_OWNERS = 10  # the owners with most affected cases, in the evidence
+
+
+def detect(ctx: AuditContext) -> list[Finding]:
+    rec = parking.recognise(ctx.events)
+    steps = _steps(ctx, rec)
+    waits = steps.filter(steps.p_ts.notnull() & steps.p_open)
+    typical = waits.wait_h.median().execute()
+    if typical is None or pd.isna(typical):
+        return []
+    factor = float(ctx.thresholds.long_wait_factor)
+    floor = float(ctx.thresholds.long_wait_min_hours)
+    limit = max(factor * float(typical), floor)
+    rule = {
+        "threshold_hours": limit,
+        "log_median_wait_hours": float(typical),
+        "long_wait_factor": factor,
+        "long_wait_min_hours": floor,
+    }
+    findings = _edge_waits(ctx, waits, limit, rule)
+    if rec.states:
+        spells = _spells(ctx, steps)
+        times = _case_times(ctx, spells)
+        findings += _parking_waits(ctx, spells, times, limit, rule, rec)
+        findings += _abuse(ctx, steps, spells, times, rec)
+    return findings
+
+
+# ------------------------------------------------------------------------------------------ engine tables
+
+
+def _steps(ctx: AuditContext, rec: parking.Recognised) -> ir.Table:
+    """The steps of every case with the wait since the previous step, its parking state and the spells."""
+    e = ctx.events
+    order = ["timestamp", "seq"]
+    cum = ibis.cumulative_window(group_by="case_id", order_by=order)
+    closing = e.r_resolution | e.r_closure
+    x = e.mutate(
+        park=rec.label(e),
+        party=rec.party(e),
+        cust=e.is_customer | e.r_customer_contact,
+        res_at=ibis.cases((closing, e.pos), else_=-1).max().over(cum),
+        reo_at=ibis.cases((e.r_reopen, e.pos), else_=-1).max().over(cum),
+    )
+    x = x.mutate(open=x.res_at <= x.reo_at)
+    s = x.filter(~x.is_system | closing | x.r_reopen | x.r_customer_contact)
+    s = s.select(
+        "case_id",
+        "activity",
+        "timestamp",
+        "seq",
+        "resource",
+        "team",
+        "is_system",
+        "park",
+        "party",
+        "cust",
+        "open",
+    )
+    w = ibis.window(group_by="case_id", order_by=order)
+    s = s.mutate(
+        p_act=s.activity.lag().over(w),
+        p_ts=s.timestamp.lag().over(w),
+        p_open=s.open.lag().over(w),
+        p_park=s.park.lag().over(w),
+        cust_cum=s.cust.cast("int64").sum().over(cum),
+    )
+    s = s.mutate(
+        wait_h=(s.timestamp.epoch_seconds() - s.p_ts.epoch_seconds()) / 3600.0,
+        start=s.park.notnull() & (s.p_park.isnull() | (s.p_park != s.park)).fill_null(True),
+        leave=s.p_park.notnull() & (s.park.isnull() | (s.park != s.p_park)).fill_null(True),
+    )
+    s = s.mutate(
+        k_start=s.start.cast("int64").sum().over(cum),
+        k_leave=s.leave.cast("int64").sum().over(cum),
+    )
+    # Re-entry: the same state set again with no customer-side event since it was last set.
+    wp = ibis.window(group_by=["case_id", "park"], order_by=order)
+    s = s.mutate(prev_entry_cust=ibis.cases((s.park.notnull(), s.cust_cum.lag().over(wp)), else_=ibis.null()))
+    s = s.mutate(
+        reentry=(
+            s.park.notnull() & s.prev_entry_cust.notnull() & (s.prev_entry_cust == s.cust_cum)
+        ).fill_null(False)
+    )
+    wh = ctx.options.working_hours
+    if wh is not None:
+        s = s.mutate(wait_bh=business_hours_between(s.p_ts, s.timestamp, wh))
+    return ctx.log.engine.materialize(s, "long_wait_steps")
+
+
+def _spells(ctx: AuditContext, s: ir.Table) -> ir.Table:
+    """One row per parking spell that starts while its case is open: owner, start, end, how it ended."""
+    owner_col = "resource" if _has_values(s, "resource") else "team"
+    starts = s.filter(s.start & s.open).select(
+        case_id=s.case_id,
+        k=s.k_start,
+        state=s.park,
+        party=s.party,
+        state_act=s.activity,
+        owner=s[owner_col],
+        t0=s.timestamp,
+    )
+    leaves = s.filter(s.leave).select(
+        l_case=s.case_id,
+        l_k=s.k_leave,
+        t1=s.timestamp,
+        end_act=s.activity,
+        end_cust=s.cust,
+        end_system=s.is_system,
+    )
+    inside = s.filter(s.park.notnull())
+    entries = inside.group_by(e_case=inside.case_id, e_k=inside.k_start).aggregate(
+        entries=inside.count(), reentries=(inside.reentry & ~inside.start).cast("int64").sum()
+    )
+    j = starts.left_join(leaves, [starts.case_id == leaves.l_case, starts.k == leaves.l_k])
+    j = j.left_join(entries, [j.case_id == entries.e_case, j.k == entries.e_k])
+    spells = j.select(
+        "case_id", "k", "state", "party", "state_act", "owner", "t0", "t1", "end_act", "end_cust", "end_system",
+        "entries", "reentries",
+        hours=(j.t1.epoch_seconds() - j.t0.epoch_seconds()) / 3600.0,
+    )  # fmt: skip
+    wh = ctx.options.working_hours
+    if wh is not None:
+        spells = spells.mutate(bhours=business_hours_between(spells.t0, spells.t1, wh))
+    return ctx.log.engine.materialize(spells, "long_wait_spells")
+
+
+def _case_times(ctx: AuditContext, spells: ir.Table) -> ir.Table:
+    """Per case: customer-perceived hours (to the first resolution), parked hours in them, SLA-clock hours."""
+    c = ctx.cases
+    cut = c.first_resolution.fill_null(c.end)
+    base = c.select(
+        "case_id", "hours", cut=cut, customer_h=(cut.epoch_seconds() - c.start.epoch_seconds()) / 3600.0
+    )
+    ended = spells.filter(spells.t1.notnull())
+    cuts = base.select(b_case=base.case_id, b_cut=base.cut)
+    j = ended.join(cuts, ended.case_id == cuts.b_case)
+    j = j.filter(j.t1 <= j.b_cut)
+    parked = j.group_by(p_case=j.case_id).aggregate(parked_h=j.hours.sum())
+    t = base.left_join(parked, base.case_id == parked.p_case)
+    t = t.select("case_id", "hours", "customer_h", parked_h=t.parked_h.fill_null(0.0))
+    t = t.mutate(sla_h=t.customer_h - t.parked_h)
+    return ctx.log.engine.materialize(t, "long_wait_case_times")
+
+
+# ------------------------------------------------------------------------------------------ the findings
+
+
+def _edge_waits(ctx: AuditContext, waits: ir.Table, limit: float, rule: dict[str, Any]) -> list[Finding]:
+    w = waits.filter(waits.p_park.isnull())
+    cols: dict[str, Any] = {
+        "n": w.count(),
+        "cases": w.case_id.nunique(),
+        "median": w.wait_h.median(),
+        "p90": w.wait_h.quantile(0.9),
+    }
+    if "wait_bh" in w.columns:
+        cols["bmedian"] = w.wait_bh.median()
+    stats = w.group_by(["p_act", "activity"]).aggregate(**cols)
+    stats = stats.filter((stats.cases >= MIN_CASES) & (stats.median >= limit)).execute()
+    if stats.empty:
+        return []
+    keys = stats[["p_act", "activity"]]
+    hit = w.group_by(["p_act", "activity", "case_id"]).aggregate(h=w.wait_h.sum(), longest=w.wait_h.max())
+    hit = hit.filter(hit.longest >= limit)
+    edge_keys = ibis.memtable(keys.astype(str), schema={"p_act": "string", "activity": "string"})
+    hit = hit.join(edge_keys, ["p_act", "activity"])
+    leads = ctx.cases.select(l_case="case_id", lead="hours")
+    lead = hit.join(leads, hit.case_id == leads.l_case)
+    affected = lead.select("p_act", "activity", "case_id", "h", "lead").execute()
+    findings = []
+    for row in stats.sort_values(["median", "p_act", "activity"], ascending=[False, True, True]).itertuples(
+        index=False
+    ):
+        a, b = str(row.p_act), str(row.activity)
+        mine = affected[(affected["p_act"] == a) & (affected["activity"] == b)]
+        ids = sorted(str(c) for c in mine["case_id"])
+        if not ids:
+            continue
+        evidence: dict[str, Any] = {
+            "mechanism": "edge_wait",
+            "median_hours": float(row.median),
+            "p90_hours": float(row.p90),
+            "waits": int(row.n),
+            "cases_with_edge": int(row.cases),
+            "share_of_lead_time": _share(mine["h"].sum(), mine["lead"].sum()),
+            **rule,
+            "edges": [{"source": a, "target": b, "cases": len(ids), "median_hours": float(row.median)}],
+            "waste": "waiting",
+        }
+        if "bmedian" in stats.columns:
+            evidence["median_business_hours"] = _num(row.bmedian)
+        cost = ctx.cost_of(ids)
+        findings.append(
+            Finding(
+                kind="long_wait",
+                title=f"Cases wait {_dur(float(row.median))} (median) from {a} to {b}",
+                activities=[a, b],
+                case_ids=ids,
+                total_cases=ctx.total_cases,
+                severity=ctx.severity(len(ids), cost),
+                evidence=evidence,
+                cost=cost,
+            )
+        )
+    return findings
+
+
+def _parking_waits(
+    ctx: AuditContext,
+    spells: ir.Table,
+    times: ir.Table,
+    limit: float,
+    rule: dict[str, Any],
+    rec: parking.Recognised,
+) -> list[Finding]:
+    sp = spells.filter(spells.t1.notnull())
+    cols: dict[str, Any] = {
+        "n": sp.count(),
+        "cases": sp.case_id.nunique(),
+        "median": sp.hours.median(),
+        "p90": sp.hours.quantile(0.9),
+    }
+    if "bhours" in sp.columns:
+        cols["bmedian"] = sp.bhours.median()
+    stats = sp.group_by("state").aggregate(**cols)
+    stats = stats.filter((stats.cases >= MIN_CASES) & (stats.median >= limit)).execute()
+    if stats.empty:
+        return []
+    long = sp.filter(sp.hours >= limit)
+    per_case = sp.group_by(["state", "case_id"]).aggregate(h=sp.hours.sum(), longest=sp.hours.max())
+    per_case = per_case.filter(per_case.longest >= limit)
+    leads = ctx.cases.select(l_case="case_id", lead="hours")
+    lead = per_case.join(leads, per_case.case_id == leads.l_case)
+    affected = lead.select("state", "case_id", "h", "lead").execute()
+    exits = _exits(long)
+    by_label = {s.label: s for s in rec.states}
+    findings = []
+    for row in stats.sort_values(["median", "state"], ascending=[False, True]).itertuples(index=False):
+        label = str(row.state)
+        state = by_label[label]
+        mine = affected[affected["state"] == label]
+        ids = sorted(str(c) for c in mine["case_id"])
+        if not ids:
+            continue
+        evidence: dict[str, Any] = {
+            "mechanism": "parking",
+            "state": label,
+            "awaits": state.party,
+            "recognised_by": state.reason,
+            "median_hours": float(row.median),
+            "p90_hours": float(row.p90),
+            "spells": int(row.n),
+            "cases_with_state": int(row.cases),
+            "share_of_lead_time": _share(mine["h"].sum(), mine["lead"].sum()),
+            **rule,
+            **_customer_vs_sla(times, ids),
+            "edges": exits.get(label, []),
+            "waste": "waiting",
+        }
+        if "bmedian" in stats.columns:
+            evidence["median_business_hours"] = _num(row.bmedian)
+        cost = ctx.cost_of(ids)
+        findings.append(
+            Finding(
+                kind="long_wait",
+                title=f"Cases sit parked in {label} for {_dur(float(row.median))} (median)",
+                activities=rec.activities(label),
+                case_ids=ids,
+                total_cases=ctx.total_cases,
+                severity=ctx.severity(len(ids), cost),
+                evidence=evidence,
+                cost=cost,
+            )
+        )
+    return findings
+
+
+def _abuse(
+    ctx: AuditContext, steps: ir.Table, spells: ir.Table, times: ir.Table, rec: parking.Recognised
+) -> list[Finding]:
+    ended = spells.filter(spells.t1.notnull())
+    cust_logged = bool(steps.cust.any().execute())
+    answered = ended.filter((ended.party == "customer") & ended.end_cust).count().execute()
+    visible = int(answered) > 0
+    if any(s.party == "customer" for s in rec.states) and not visible:
+        ctx.notes.append(
+            "long_wait: no customer-side event ever ends a parking that awaits the customer in this log, so "
+            "parkings that end or start again without the customer cannot be judged; only re-sets are"
+        )
+    unanswered = (
+        ended.filter((ended.party == "customer") & ~ended.end_cust & ~ended.end_system.fill_null(False))
+        if visible
+        else ended.filter(ibis.literal(False))
+    )
+    un = unanswered.select("state", "case_id", kind=ibis.literal("unanswered"))
+    re_ = spells.filter(spells.reentries > 0).select("state", "case_id", kind=ibis.literal("re_set"))
+    # a new spell after other steps, with no customer-side event since the state was last set
+    again = steps.filter(
+        steps.reentry & steps.start & steps.open & (steps.party == "customer") & ibis.literal(visible)
+    ).select(state=steps.park, case_id=steps.case_id, kind=ibis.literal("re_entered"))
+    signals = ctx.log.engine.materialize(un.union(re_).union(again), "long_wait_abuse")
+    per = signals.group_by(["state", "kind"]).aggregate(cases=signals.case_id.nunique()).execute()
+    ids_df = signals.select("state", "case_id").distinct().execute()
+    scores = _owner_scores(ctx, spells)
+    owners_of = ended.select("state", "case_id", "owner").distinct().execute()
+    flagged = signals.select(s_state="state", s_case="case_id").distinct()
+    exits = _exits(ended.join(flagged, [ended.state == flagged.s_state, ended.case_id == flagged.s_case]))
+    by_label = {s.label: s for s in rec.states}
+    findings: list[Finding] = []
+    for label in sorted(ids_df["state"].astype(str).unique()):
+        state = by_label[label]
+        ids = sorted(str(c) for c in ids_df.loc[ids_df["state"] == label, "case_id"])
+        counts = {
+            str(k): int(n)
+            for k, n in zip(
+                per.loc[per["state"] == label, "kind"], per.loc[per["state"] == label, "cases"], strict=True
+            )
+        }
+        mine = owners_of[(owners_of["state"] == label) & owners_of["case_id"].astype(str).isin(ids)]
+        owner_cases = mine.groupby("owner")["case_id"].nunique().sort_values(ascending=False, kind="stable")
+        owners = [_owner_row(str(o), int(n), scores) for o, n in owner_cases.head(TOP_OWNERS).items()]
+        evidence: dict[str, Any] = {
+            "mechanism": "parking_abuse",
+            "state": label,
+            "awaits": state.party,
+            "signals": {
+                "unanswered_cases": counts.get("unanswered", 0),
+                "re_set_while_parked_cases": counts.get("re_set", 0),
+                "re_entered_after_other_steps_cases": counts.get("re_entered", 0),
+            },
+            "customer_answers_visible": visible,
+            "customer_events_logged": cust_logged,
+            **_customer_vs_sla(times, ids),
+            "owners": owners,
+            "owners_total": len(owner_cases),
+            "outlier_score": _score_method(scores),
+            "edges": exits.get(label, []),
+            "waste": "waiting",
+        }
+        cost = ctx.cost_of(ids)
+        findings.append(
+            Finding(
+                kind="long_wait",
+                title=(
+                    f"{label} pauses the SLA clock without the customer in {len(ids):,} cases"
+                    if visible
+                    else f"{label} is set again while it holds in {len(ids):,} cases, the SLA clock paused"
+                ),
+                activities=rec.activities(label),
+                case_ids=ids,
+                total_cases=ctx.total_cases,
+                severity=ctx.severity(len(ids), cost),
+                evidence=evidence,
+                cost=cost,
+            )
+        )
+    findings += _owner_outliers(ctx, spells, times, scores)
+    return findings
+
+
+def _owner_scores(ctx: AuditContext, spells: ir.Table) -> pd.DataFrame:
+    """Per owner who set parking in at least MIN_CASES cases: parked share of their cases' hours, robust z."""
+    e = ctx.events
+    col = "resource" if _has_values(e, "resource") else "team"
+    human = e.filter(~e.is_system & ~e.is_customer & e[col].notnull())
+    worked = human.select(owner=human[col], case_id=human.case_id).distinct()
+    hours = ctx.cases.select(c_case="case_id", hours="hours")
+    worked = worked.join(hours, worked.case_id == hours.c_case)
+    den = worked.group_by("owner").aggregate(case_hours=worked.hours.sum())
+    ended = spells.filter(spells.t1.notnull() & spells.owner.notnull())
+    num = ended.group_by(n_owner=ended.owner).aggregate(
+        parked=ended.hours.sum(), parked_cases=ended.case_id.nunique()
+    )
+    j = num.join(den, num.n_owner == den.owner)
+    j = j.filter(j.parked_cases >= MIN_CASES)
+    df = j.select("owner", "parked", "parked_cases", "case_hours").execute()
+    df["share"] = (df["parked"] / df["case_hours"].where(df["case_hours"] > 0)).fillna(0.0)
+    df["z"] = robust_z(df["share"]) if len(df) >= MIN_PEERS else float("nan")
+    return df.sort_values(["z", "owner"], ascending=[False, True]).reset_index(drop=True)
+
+
+def robust_z(x: pd.Series) -> pd.Series:
+    """Iglewicz-Hoaglin modified z-score; the mean absolute deviation stands in when the MAD is 0."""
+    med = float(x.median())
+    dev = (x - med).abs()
+    mad = float(dev.median())
+    if mad > 0:
+        return MAD_SCALE * (x - med) / mad
+    mean_ad = float(dev.mean())
+    if mean_ad > 0:
+        return (x - med) / (MEAN_AD_SCALE * mean_ad)
+    return x * 0.0
+
+
+def _owner_outliers(
+    ctx: AuditContext, spells: ir.Table, times: ir.Table, scores: pd.DataFrame
+) -> list[Finding]:
+    flagged = scores[scores["z"] >= OUTLIER_Z]
+    if flagged.empty:
+        return []
+    ended = spells.filter(spells.t1.notnull() & spells.owner.notnull())
+    mine = ended.select("owner", "case_id", "state", "state_act").distinct().execute()
+    findings = []
+    for row in flagged.itertuples(index=False):
+        owner = str(row.owner)
+        rows = mine[mine["owner"].astype(str) == owner]
+        ids = sorted(str(c) for c in rows["case_id"].unique())
+        acts = sorted(str(a) for a in rows["state_act"].unique())
+        evidence: dict[str, Any] = {
+            "mechanism": "parking_abuse",
+            "signal": "owner_outlier",
+            "owner": owner,
+            "states": sorted(str(s) for s in rows["state"].unique()),
+            **_owner_row(owner, len(ids), scores),
+            "outlier_score": _score_method(scores),
+            **_customer_vs_sla(times, ids),
+            "waste": "waiting",
+        }
+        cost = ctx.cost_of(ids)
+        findings.append(
+            Finding(
+                kind="long_wait",
+                title=f"{owner} keeps cases parked far longer than peers ({float(row.share):.1%} of their cases' time)",
+                activities=acts,
+                case_ids=ids,
+                total_cases=ctx.total_cases,
+                severity=ctx.severity(len(ids), cost),
+                evidence=evidence,
+                cost=cost,
+            )
+        )
+    return findings
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+def _exits(spells: ir.Table) -> dict[str, list[dict[str, Any]]]:
+    """Per state, the paths out of it that the spells take (re-sets as a self-loop), for the map."""
+    loops = spells.filter(spells.reentries > 0).select(
+        state="state", source="state_act", target="state_act", case_id="case_id", hours="hours"
+    )
+    outs = spells.filter(spells.end_act.notnull()).select(
+        state="state", source="state_act", target="end_act", case_id="case_id", hours="hours"
+    )
+    u = loops.union(outs)
+    df = (
+        u.group_by(["state", "source", "target"])
+        .aggregate(cases=u.case_id.nunique(), median_hours=u.hours.median())
+        .execute()
+        .sort_values(["state", "cases", "target"], ascending=[True, False, True])
+    )
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in df.itertuples(index=False):
+        edges = out.setdefault(str(row.state), [])
+        if len(edges) < TOP_EDGES:
+            edges.append(
+                {
+                    "source": str(row.source),
+                    "target": str(row.target),
+                    "cases": int(row.cases),
+                    "median_hours": float(row.median_hours),
+                }
+            )
+    return out
+
+
+def _customer_vs_sla(times: ir.Table, ids: list[str]) -> dict[str, Any]:
+    chosen = ibis.memtable({"m_case": ids}, schema={"m_case": "string"})
+    t = times.join(chosen, times.case_id == chosen.m_case)
+    r = (
+        t.aggregate(
+            customer_median=t.customer_h.median(),
+            customer_total=t.customer_h.sum(),
+            sla_median=t.sla_h.median(),
+            sla_total=t.sla_h.sum(),
+            parked_median=t.parked_h.median(),
+            parked_total=t.parked_h.sum(),
+        )
+        .execute()
+        .iloc[0]
+    )
+    return {
+        "customer_hours": {"median": _num(r["customer_median"]), "total": _num(r["customer_total"])},
+        "sla_clock_hours": {"median": _num(r["sla_median"]), "total": _num(r["sla_total"])},
+        "parked_hours": {"median": _num(r["parked_median"]), "total": _num(r["parked_total"])},
+        "hidden_share": _share(r["parked_total"], r["customer_total"]),
+    }
+
+
+def _owner_row(owner: str, cases: int, scores: pd.DataFrame) -> dict[str, Any]:
+    row: dict[str, Any] = {"owner": owner, "cases": cases}
+    hit = scores[scores["owner"].astype(str) == owner]
+    if not hit.empty:
+        r = hit.iloc[0]
+        row.update(parked_share=float(r["share"]), parked_hours=float(r["parked"]), robust_z=_num(r["z"]))
+    return row
+
+
+def _score_method(scores: pd.DataFrame) -> dict[str, Any]:
+    return {
+        "method": "robust z (0.6745 × (share − median) / MAD) of parked hours over the hours of the owner's cases",
+        "flag_at": OUTLIER_Z,
+        "peers": len(scores),
+        "peer_median_share": _num(scores["share"].median()) if len(scores) else None,
+        "min_cases": MIN_CASES,
+        "min_peers": MIN_PEERS,
+    }
+
+
+def _has_values(t: ir.Table, col: str) -> bool:
+    return bool(t[col].notnull().any().execute())
+
+
+def _share(part: Any, whole: Any) -> float | None:
+    p, w = _num(part), _num(whole)
+    return None if p is None or not w else p / w
+
+
+def _num(value: Any) -> float | None:
+    if value is None or pd.isna(value):
+        return None
+    return float(value)
+
+
+def _dur(hours: float) -> str:
+    return f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.0f} h"
