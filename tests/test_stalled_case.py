@@ -1,0 +1,118 @@
+"""stalled_case: no closure, and the last event at least `stalled_days` before the log's end (contract)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from audit_helpers import SAMPLE, SAMPLE_RULES, run_audit, sample_findings, sample_truth, tiny_log
+
+from auditor import rules
+from auditor.audit import AuditOptions, build_context
+from auditor.detectors import stalled_case
+from auditor.engine import Engine
+from auditor.findings import Finding
+from auditor.ingest import load
+from auditor.options import ReadOptions
+
+
+def stalled(findings: tuple[Finding, ...] | list[Finding]) -> list[Finding]:
+    return [f for f in findings if f.kind == "stalled_case"]
+
+
+def test_sample_truth_exact() -> None:
+    truth = sample_truth()
+    found = stalled(sample_findings())
+    assert len(found) == 1
+    f = found[0]
+    assert f.case_ids == truth["kinds"]["stalled_case"]["case_ids"]
+    ev = f.evidence
+    # 106 clean tickets are open but recent (last event at most 5 days old): not stalled.
+    assert ev["open_cases"] - f.cases == 106
+    assert not set(truth["clean_case_ids"]) & set(f.case_ids)
+    # As planted (logs/README.md #8): 25-181 days idle; 30 stop after customer follow-ups.
+    assert 25 <= ev["days_idle"]["median"] <= ev["days_idle"]["max"] <= 181
+    assert ev["last_activity"]["Customer Follow-up"] == 30
+    assert set(ev["last_activity"]) == set(f.activities)
+    assert sum(ev["last_activity"].values()) == 75 and ev["resolved_not_closed"] == 0
+    # Customers and systems do not hold work: every stalled ticket is held by an agent of a team.
+    assert sum(ev["held_by_team"].values()) == 75
+    assert {"source": "Customer Follow-up", "target": "Customer Follow-up", "cases": 30} in ev["edges"]
+    assert ev["waste"] == "inventory" and ev["stalled_days"] == 14
+
+
+def test_sample_thresholds() -> None:
+    truth = sample_truth()["kinds"]["stalled_case"]["case_ids"]
+    base = rules.load(SAMPLE_RULES)
+    with Engine() as engine:
+        log = load(SAMPLE, ReadOptions(), engine)
+
+        def ids(days: float) -> list[str]:
+            pack = replace(base, thresholds=replace(base.thresholds, stalled_days=days))
+            found = stalled_case.detect(build_context(log, AuditOptions(rules=pack)))
+            return found[0].case_ids if found else []
+
+        assert ids(13) == ids(15) == truth
+        thirty = ids(30)
+        assert set(thirty) < set(truth) and thirty
+
+
+# Tickets opened by agents here: a log whose only customer events are ticket creations trips a bug in
+# roles._contacts_by_behaviour (reported to the lead), which is not this detector's to test.
+ROWS = [
+    # c1: closed long ago: finished, not stalled
+    ("c1", "Create Ticket", "2024-01-01 09:00", "ann", "T1"),
+    ("c1", "Resolve Ticket", "2024-01-01 10:00", "ann", "T1"),
+    ("c1", "Close Ticket", "2024-01-02 10:00", "svc-bot", None),
+    # c3: open, last event 5 days before the end
+    ("c3", "Create Ticket", "2024-02-20 09:00", "bob", "T2"),
+    ("c3", "Take in Charge", "2024-02-25 09:00", "bob", "T2"),
+    # c5: open, its last event is the latest of the log (2024-03-01 09:00)
+    ("c5", "Create Ticket", "2024-03-01 09:00", "ann", "T1"),
+]
+STALLED = [
+    # c2: open, 20 days idle; the customer's follow-up is the last event, ann (T1) holds it
+    ("c2", "Create Ticket", "2024-02-05 09:00", "customer", None),
+    ("c2", "Take in Charge", "2024-02-05 10:00", "ann", "T1"),
+    ("c2", "Customer Follow-up", "2024-02-10 09:00", "customer", None),
+    # c4: exactly 14 days idle, resolved but never closed, bob (T2) holds it
+    ("c4", "Create Ticket", "2024-02-15 08:00", "customer", None),
+    ("c4", "Resolve Ticket", "2024-02-16 09:00", "bob", "T2"),
+    ("c4", "Send Survey", "2024-02-16 09:00", "svc-bot", None),
+    # c6: open, 40 days idle, a single event: no edge, nobody holds it
+    ("c6", "Create Ticket", "2024-01-21 09:00", "customer", None),
+]
+
+
+def test_clean_tiny_log_has_no_stall(tmp_path: Path) -> None:
+    assert not stalled(run_audit(tiny_log(tmp_path, ROWS)))
+
+
+def test_tiny_log_cases_and_evidence(tmp_path: Path) -> None:
+    found = stalled(run_audit(tiny_log(tmp_path, ROWS + STALLED)))
+    assert len(found) == 1
+    f = found[0]
+    assert f.case_ids == ["c2", "c4", "c6"]
+    assert f.activities == ["Create Ticket", "Customer Follow-up", "Send Survey"]
+    ev = f.evidence
+    assert ev["days_idle"] == {"median": 20.0, "max": 40.0}
+    assert ev["last_activity"] == {"Create Ticket": 1, "Customer Follow-up": 1, "Send Survey": 1}
+    assert ev["held_by_resource"] == {"ann": 1, "bob": 1} and ev["held_by_team"] == {"T1": 1, "T2": 1}
+    assert ev["resolved_not_closed"] == 1 and ev["open_cases"] == 5
+    assert ev["edges"] == [
+        {"source": "Resolve Ticket", "target": "Send Survey", "cases": 1},
+        {"source": "Take in Charge", "target": "Customer Follow-up", "cases": 1},
+    ]
+
+
+def test_threshold_from_the_rule_pack(tmp_path: Path) -> None:
+    log = tiny_log(tmp_path, ROWS + STALLED)
+    found = stalled(run_audit(log, "[thresholds]\nstalled_days = 30\n", tmp_path))
+    assert [f.case_ids for f in found] == [["c6"]]
+    found = stalled(run_audit(log, "[thresholds]\nstalled_days = 4\n", tmp_path))
+    assert [f.case_ids for f in found] == [["c2", "c3", "c4", "c6"]]
+
+
+def test_no_closure_activity_no_stall(tmp_path: Path) -> None:
+    rows = [r for r in ROWS + STALLED if r[1] != "Close Ticket"]
+    assert not stalled(run_audit(tiny_log(tmp_path, rows)))
