@@ -15,6 +15,8 @@ Business rules:
   typical account, without being a customer account: a 24/7 team alone does not look like a robot);
   customers by name (customer, caller, client, requester, end-user).
 - When no resolution activity exists, closure activities stand in for it, and the notes say so.
+- Default order rules, when their roles are known: a survey is not sent before the resolution; a case is not
+  closed before an agent responded, applied only when most closed cases record an agent response at all.
 - Every inferred assignment carries its reason, so `auditor rules suggest` can show it to a person.
 """
 
@@ -58,6 +60,7 @@ _CUSTOMER_NAME = re.compile(
     r"external user|contact person)([^a-z]|$)",
     re.IGNORECASE,
 )
+RESPONSE_RECORDED = 0.5  # share of closed cases with an agent response for the default closure rule to apply
 _TRANSITION = re.compile(r"^(?P<field>[^:]+):\s*(?P<old>.*?)\s*->\s*(?P<new>.*)$")
 
 
@@ -194,7 +197,21 @@ def infer(table: ir.Table, pack: RulePack) -> Roles:
         order.append(OrderRule(resolution, survey, origin="default: a survey is sent after the resolution"))
     response, closure = roles["agent_response"].activities, roles["closure"].activities
     if response and closure:
-        order.append(OrderRule(response, closure, origin="default: a case is closed only after an agent responded"))
+        # Only where the log records responses as a rule: a log that rarely writes them down would make
+        # every silent case look closed before an answer.
+        per = table.group_by("case_id").aggregate(
+            closed=table.activity.isin(list(closure)).any(), answered=table.activity.isin(list(response)).any()
+        )
+        closed = per.filter(per.closed)
+        share = closed.answered.cast("float64").mean().execute()
+        share = float(share) if share is not None else 0.0
+        if share >= RESPONSE_RECORDED:
+            order.append(OrderRule(response, closure, origin="default: a case is closed only after an agent responded"))
+        else:
+            notes.append(
+                f"default rule 'closed only after an agent responded' not applied: only {share:.0%} of closed "
+                f"cases record an agent response ({', '.join(response)}); add an [[order]] rule to apply it anyway"
+            )
     return Roles(roles=roles, accounts=accounts, order=_unique(order), notes=tuple(notes))
 
 

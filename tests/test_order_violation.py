@@ -120,3 +120,20 @@ def test_rule_pack_rule_is_checked_beside_the_defaults(tmp_path: Path) -> None:
     assert rule.case_ids == ["c4"] and rule.evidence["rule"]["origin"] == "rule pack"
     assert rule.evidence["before_never_happened"] == 1
     assert found[SURVEY].case_ids == ["c2", "c3"] and found[CLOSE].case_ids == ["c4", "c5"]
+
+
+def test_closure_default_needs_responses_on_record() -> None:
+    """BPIC 2014 rarely records communication with the customer: the default closure rule is not applied."""
+    from conftest import shared
+
+    from auditor import roles as role_inference
+    from auditor.engine import Engine
+    from auditor.ingest import load
+    from auditor.options import ReadOptions
+    from auditor.rules import RulePack
+
+    path = shared("bpic2014-incident-activity/incident_activity_subset.csv.gz")
+    with Engine() as engine:
+        inferred = role_inference.infer(load(path, ReadOptions(), engine).table, RulePack())
+    assert not [r for r in inferred.order if "closed only after" in r.origin]
+    assert any("not applied" in n for n in inferred.notes)

@@ -116,3 +116,14 @@ def test_threshold_from_the_rule_pack(tmp_path: Path) -> None:
 def test_no_closure_activity_no_stall(tmp_path: Path) -> None:
     rows = [r for r in ROWS + STALLED if r[1] != "Close Ticket"]
     assert not stalled(run_audit(tiny_log(tmp_path, rows)))
+
+
+def test_stalled_cost_is_the_idle_time() -> None:
+    from audit_helpers import sample_findings
+
+    stalled = next(f for f in sample_findings() if f.kind == "stalled_case")
+    assert stalled.cost is not None and stalled.cost.hours_total is not None
+    assert stalled.cost.hours_per_case is not None
+    assert stalled.cost.hours_per_case >= 14 * 24  # every stalled case has waited at least the threshold
+    assert stalled.cost.hours_total >= stalled.cost.hours_per_case * stalled.cases / 2
+    assert "idle" in stalled.cost.method

@@ -25,7 +25,7 @@ import ibis
 import ibis.expr.types as ir
 
 from auditor.audit import AuditContext
-from auditor.findings import Finding
+from auditor.findings import Cost, Finding
 
 MAX_EDGES = 3
 MAX_HOLDERS = 10
@@ -59,9 +59,17 @@ def detect(ctx: AuditContext) -> list[Finding]:
         n_open = int(opened.count().execute())
         evidence = _evidence(stalled, days, n_open)
         activities = sorted(evidence["last_activity"])
+        idle = stalled.aggregate(median=stalled.idle_days.median(), total=stalled.idle_days.sum()).execute().iloc[0]
     finally:
         engine.drop(opened)
-    cost = ctx.cost_of(case_ids)
+    # A stalled case's cost is not in its first-to-last span (nothing happens any more): it is the time it has
+    # sat idle, which the customer is still waiting through.
+    cost = Cost(
+        hours_per_case=float(idle["median"]) * 24.0,
+        hours_total=float(idle["total"]) * 24.0,
+        method="hours each stalled case has been idle at the end of the log (median per case, sum in total)",
+        compared_cases=0,
+    )
     n = len(case_ids)
     return [
         Finding(
