@@ -1,0 +1,203 @@
+"""ping_pong: work handed back and forth between two teams, or between two people.
+
+Business rules (contract, and the decisions that make it exact):
+- Two levels, named in `evidence.level`. At `team` level a case's sequence is its teams in event order
+  (timestamp, then source order), skipping events without a team and events by system accounts, with
+  consecutive repeats collapsed into one stay. At `resource` level it is the same over resources, skipping
+  events without a resource and events by system or customer accounts (a customer is not a handover
+  target).
+- Ping-pong (the contract's case set): in that sequence some X is followed by another Y and then by X
+  again, read as a direct return: the stays X, Y, X follow one another. A return through others
+  (X → Y → Z → X, no direct return) is an indirect round trip: it is counted in the evidence of the pair
+  {X, Y} (Y being whom the work went to when it last left X), never makes a case affected on its own, and
+  `indirect_only_cases` says how many cases of the pair have only such returns.
+- One finding per unordered pair {X, Y} per level with at least one direct return. Its cases are the cases
+  with a direct X → Y → X or Y → X → Y; the pair is listed with the member the work returns to most first.
+- Round trips: the returns of the work to a member of the pair, within the finding's cases: a stay of X
+  after an earlier stay of X. `direct` + `indirect` = `round_trips`; `returns_to` splits them by member.
+  Tier 1 → Network Ops → Tier 1 → Network Ops → Tier 1 is 3 direct round trips: 2 back to Tier 1, 1 back
+  to Network Ops.
+- Handoffs: every move between X and Y in the finding's cases, per direction: how many, in how many cases,
+  and the waiting, from the last event of the stay being left to the first event of the next stay (median
+  and p90 hours).
+- `activities`: the handover activities, i.e. the last activity of the stay being left at those handoffs,
+  most frequent first.
+- The map draws the handoffs red (`evidence.edges`): last activity of the stay left → first activity of the
+  next stay, the most frequent `MAX_EDGES_PER_DIRECTION` per direction, with their cases. When skipped
+  events (system, no team) lie between, that is not a directly-follows path: the map draws it anyway.
+- Waste (Lean TIMWOODS): transport. Cost per finding: the audit's cost of its cases.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from auditor.audit import AuditContext
+from auditor.findings import Finding
+
+LEVELS = {"team": "teams", "resource": "resources"}
+MAX_EDGES_PER_DIRECTION = 2
+
+
+def detect(ctx: AuditContext) -> list[Finding]:
+    findings: list[Finding] = []
+    for level in LEVELS:
+        findings.extend(_level(ctx, level))
+    return findings
+
+
+def stays(ctx: AuditContext, level: str) -> ir.Table:
+    """One row per stay (a run of consecutive events of one actor), with the handoff that started it.
+
+    Columns: case_id, actor, j (0-based stay number), timestamp/activity of the stay's first event, p_actor,
+    p_ts, p_act (the previous stay's actor and its last event; null for the first stay), prev_j and
+    prev_next (the actor's previous stay in the case and whom the work went to after it).
+    """
+    e = ctx.events
+    actor = e.team if level == "team" else e.resource
+    keep = actor.notnull() & ~e.is_system
+    if level == "resource":
+        keep = keep & ~e.is_customer
+    k = e.filter(keep).select("case_id", "timestamp", "seq", "activity", actor=actor)
+    w = ibis.window(group_by="case_id", order_by=["timestamp", "seq"])
+    k = k.mutate(
+        p_actor=k.actor.lag().over(w), p_ts=k.timestamp.lag().over(w), p_act=k.activity.lag().over(w)
+    )
+    s = k.filter(k.p_actor.isnull() | (k.p_actor != k.actor))
+    s = s.mutate(j=ibis.row_number().over(w), next_actor=s.actor.lead().over(w))
+    wa = ibis.window(group_by=["case_id", "actor"], order_by="j")
+    s = s.mutate(prev_j=s.j.lag().over(wa), prev_next=s.next_actor.lag().over(wa))
+    return ctx.log.engine.materialize(s, f"stays_{level}")
+
+
+def _level(ctx: AuditContext, level: str) -> list[Finding]:
+    engine = ctx.log.engine
+    s = stays(ctx, level)
+    r = s.filter(s.prev_j.notnull())
+    r = r.mutate(
+        direct=r.prev_j == r.j - 2,
+        a=ibis.least(r.actor, r.prev_next),
+        b=ibis.greatest(r.actor, r.prev_next),
+    )
+    per = r.group_by(["a", "b", "case_id", "actor"]).aggregate(
+        d=r.direct.cast("int64").sum(), i=(~r.direct).cast("int64").sum()
+    )
+    wp = ibis.window(group_by=["a", "b", "case_id"])
+    per = engine.materialize(per.mutate(hit=per.d.sum().over(wp) > 0), f"pingpong_{level}")
+    hits = per.filter(per.hit)
+    returns = hits.group_by(["a", "b", "actor"]).aggregate(d=hits.d.sum(), i=hits.i.sum()).execute()
+    if returns.empty:
+        return []
+    pair_cases = hits.select("a", "b", "case_id").distinct()
+    ids = pair_cases.execute()
+    miss = per.filter(~per.hit)
+    indirect_only = miss.group_by(["a", "b"]).aggregate(n=miss.case_id.nunique()).execute()
+
+    h = s.filter(s.p_actor.notnull())
+    h = h.mutate(a=ibis.least(h.p_actor, h.actor), b=ibis.greatest(h.p_actor, h.actor))
+    pc = pair_cases.rename(pa="a", pb="b", pcase="case_id")
+    h = h.join(pc, [h.a == pc.pa, h.b == pc.pb, h.case_id == pc.pcase])
+    h = h.mutate(wait=(h.timestamp.epoch_seconds() - h.p_ts.epoch_seconds()) / 3600.0)
+    h = engine.materialize(
+        h.select("a", "b", "case_id", "p_actor", "actor", "p_act", "activity", "wait"), f"handoffs_{level}"
+    )
+    handoffs = (
+        h.group_by(["a", "b", "p_actor", "actor"])
+        .aggregate(n=h.count(), cases=h.case_id.nunique(), median=h.wait.median(), p90=h.wait.quantile(0.9))
+        .execute()
+    )
+    acts = h.group_by(["a", "b", "p_act"]).aggregate(n=h.count()).execute()
+    paths = (
+        h.group_by(["a", "b", "p_actor", "actor", "p_act", "activity"])
+        .aggregate(cases=h.case_id.nunique())
+        .execute()
+    )
+    path_cases = h.group_by(["a", "b", "p_act", "activity"]).aggregate(cases=h.case_id.nunique()).execute()
+
+    findings: list[Finding] = []
+    for (a, b), ret in returns.groupby(["a", "b"], sort=True):
+        pair = (str(a), str(b))
+        returns_to = {str(x): int(d + i) for x, d, i in zip(ret["actor"], ret["d"], ret["i"], strict=True)}
+        first, second = sorted(pair, key=lambda x: (-returns_to.get(x, 0), x))
+        direct, indirect = int(ret["d"].sum()), int(ret["i"].sum())
+        case_ids = sorted(str(c) for c in ids.loc[(ids["a"] == a) & (ids["b"] == b), "case_id"])
+        io = indirect_only.loc[(indirect_only["a"] == a) & (indirect_only["b"] == b), "n"]
+        mine = _of(handoffs, a, b)
+        order = [(first, second), (second, first)]
+        evidence: dict[str, Any] = {
+            "level": level,
+            LEVELS[level]: [first, second],
+            "round_trips": direct + indirect,
+            "direct": direct,
+            "indirect": indirect,
+            "returns_to": {first: returns_to.get(first, 0), second: returns_to.get(second, 0)},
+            "indirect_only_cases": int(io.iloc[0]) if len(io) else 0,
+            "handoffs": [_handoff(mine, src, dst) for src, dst in order],
+            "edges": _edges(_of(paths, a, b), _of(path_cases, a, b), order),
+            "waste": "transport",
+        }
+        mine_acts = _of(acts, a, b).sort_values(["n", "p_act"], ascending=[False, True])
+        cost = ctx.cost_of(case_ids)
+        n = len(case_ids)
+        findings.append(
+            Finding(
+                kind="ping_pong",
+                title=f"{first} and {second} hand work back and forth in {_n(n, 'case')} "
+                f"({_n(direct + indirect, 'round trip')}, {level} level)",
+                activities=[str(x) for x in mine_acts["p_act"]],
+                case_ids=case_ids,
+                total_cases=ctx.total_cases,
+                severity=ctx.severity(n, cost),
+                evidence=evidence,
+                cost=cost,
+            )
+        )
+    return findings
+
+
+def _n(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _of(df: pd.DataFrame, a: Any, b: Any) -> pd.DataFrame:
+    return df[(df["a"] == a) & (df["b"] == b)]
+
+
+def _handoff(df: pd.DataFrame, src: str, dst: str) -> dict[str, Any]:
+    row = df[(df["p_actor"] == src) & (df["actor"] == dst)]
+    if row.empty:
+        return {
+            "from": src,
+            "to": dst,
+            "handoffs": 0,
+            "cases": 0,
+            "median_wait_hours": None,
+            "p90_wait_hours": None,
+        }
+    x = row.iloc[0]
+    return {
+        "from": src,
+        "to": dst,
+        "handoffs": int(x["n"]),
+        "cases": int(x["cases"]),
+        "median_wait_hours": float(x["median"]),
+        "p90_wait_hours": float(x["p90"]),
+    }
+
+
+def _edges(paths: pd.DataFrame, totals: pd.DataFrame, order: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Per direction, the most frequent handoff paths (activity → activity); each path's cases are counted
+    once across both directions."""
+    chosen: list[tuple[str, str]] = []
+    for src, dst in order:
+        one = paths[(paths["p_actor"] == src) & (paths["actor"] == dst)]
+        top = one.sort_values(["cases", "p_act", "activity"], ascending=[False, True, True]).head(
+            MAX_EDGES_PER_DIRECTION
+        )
+        chosen += [(str(x.p_act), str(x.activity)) for x in top.itertuples(index=False)]
+    cases = {(str(x.p_act), str(x.activity)): int(x.cases) for x in totals.itertuples(index=False)}
+    return [{"source": s, "target": t, "cases": cases[(s, t)]} for s, t in dict.fromkeys(chosen)]
