@@ -61,6 +61,10 @@ _CUSTOMER_NAME = re.compile(
     re.IGNORECASE,
 )
 RESPONSE_RECORDED = 0.5  # share of closed cases with an agent response for the default closure rule to apply
+_OTHER_RECORD = (
+    r"\b(problem|change|rfc|task|subtask|sub task|child|linked|related|parent|vendor|supplier|purchase order|"
+    r"work order|known error)\b"
+)
 _TRANSITION = re.compile(r"^(?P<field>[^:]+):\s*(?P<old>.*?)\s*->\s*(?P<new>.*)$")
 
 
@@ -107,6 +111,8 @@ def name_role(activity: str) -> str | None:
     low = re.sub(r"\s+", " ", low)
     for role in ("reopen", "survey", "customer_contact", "agent_response", "resolution", "closure"):
         if re.search(_ROLE_PATTERNS[role], low):
+            if role in ("resolution", "closure") and re.search(_OTHER_RECORD, low):
+                return None  # closes a linked problem, change or task, not this case
             return role
     return None
 

@@ -3,7 +3,9 @@
 Business rules (contract, and the decisions that make it exact):
 - A case is affected when, after its first closure (the first event, in timestamp then source order, of a
   closure activity), one of these occurs:
-  - `reopen`: a reopen activity, whoever does it;
+  - `reopen`: a reopen activity, whoever does it. A reopen activity is the CRM's own record that the case
+    had been declared done, so it also counts after the first resolution when no closure came before it
+    (BPIC 2014 closes incidents automatically at the very end; its reopens follow `resolved`);
   - `customer_contact`: a customer-contact activity, or any event by a customer account;
   - `further_work`: an event by an account that is neither a system nor a customer account (events
     without a resource count: they are not by a system account) and that is not itself a closure.
@@ -41,12 +43,20 @@ MAX_EDGES = 3
 def affected(ctx: AuditContext) -> ir.Table:
     """Every event after its case's first closure that shows the case was not over, with its mechanism."""
     e = ctx.events
-    m = e.mutate(fc=e.pos.min(where=e.r_closure).over(ibis.window(group_by="case_id")))
-    after = m.filter(m.fc.notnull() & (m.pos > m.fc))
-    a = after
+    whole = ibis.window(group_by="case_id")
+    m = e.mutate(
+        fc=e.pos.min(where=e.r_closure).over(whole),
+        fd=e.pos.min(where=e.r_closure | e.r_resolution).over(whole),
+    )
+    a = m.filter(m.fd.notnull() & (m.pos > m.fd))
+    after_closure = a.fc.notnull() & (a.pos > a.fc)
     by_customer = a.is_customer
     work = ~a.is_system & ~a.is_customer & ~a.r_closure
-    hit = a.filter(a.r_reopen | a.r_customer_contact | (~a.r_survey & (by_customer | work)))
+    # A reopen activity is the CRM's own record that the case had been declared done, so it counts after the
+    # first resolution too; contacts and further work count only after the first closure.
+    hit = a.filter(
+        a.r_reopen | (after_closure & (a.r_customer_contact | (~a.r_survey & (by_customer | work))))
+    )
     return hit.mutate(
         mechanism=ibis.cases(
             (hit.r_reopen, "reopen"),
@@ -75,8 +85,14 @@ def detect(ctx: AuditContext) -> list[Finding]:
     flags = hit.group_by("case_id").aggregate(
         **{f"m_{m}": (hit.mechanism == m).any() for m in MECHANISMS},
     )
-    c = e.filter(e.r_closure)
-    closure = c.filter(ibis.row_number().over(ibis.window(group_by="case_id", order_by="pos")) == 0)
+    # The event that declared the case done before its return: its first closure, or, for a reopen that
+    # came before any closure, its first resolution.
+    c = e.filter(e.r_closure | e.r_resolution)
+    returns = first.select(f_case=first.case_id, f_pos_ts=first.r_ts)
+    c = c.join(returns, c.case_id == returns.f_case)
+    c = c.filter(c.timestamp <= c.f_pos_ts)
+    rank = ibis.row_number().over(ibis.window(group_by="case_id", order_by=[ibis.desc(c.r_closure), c.pos]))
+    closure = c.filter(rank == 0)
     closure = closure.select(
         c_case=closure.case_id,
         c_act=closure.activity,
