@@ -23,7 +23,7 @@ from rich.table import Table
 
 from auditor import __version__
 from auditor.engine import Engine
-from auditor.errors import AuditorError
+from auditor.errors import AuditorError, UsageError
 from auditor.ingest import EventLog, IngestSummary, check_output, load, write
 from auditor.options import ReadOptions
 from auditor.profiles import PROFILE_NAMES
@@ -289,19 +289,31 @@ WorkingHoursOpt = Annotated[
 ]
 
 
-def _audit(ui: Ui, engine: Engine, source: Path, opts: ReadOptions, rules_path: Path | None, working_hours: str | None) -> Any:
+def _audit_options(rules_path: Path | None, working_hours: str | None, zone: str) -> Any:
+    """Rule pack and working hours, checked before any log is read."""
     from auditor import rules as rule_packs
-    from auditor.audit import AuditOptions, run
+    from auditor.audit import AuditOptions
     from auditor.businesstime import parse as parse_hours
 
     pack = rule_packs.load(rules_path)
-    wh = parse_hours(working_hours, opts.timezone) if working_hours else None
-    log = _read(ui, engine, source, opts)
+    wh = parse_hours(working_hours, zone) if working_hours else None
+    return AuditOptions(rules=pack, working_hours=wh)
+
+
+def _run_audit(ui: Ui, log: EventLog, options: Any) -> Any:
+    from auditor.audit import run
+
     with ui.progress("auditing") as step:
-        result = run(log, AuditOptions(rules=pack, working_hours=wh), progress=step)
+        result = run(log, options, progress=step)
     for note in result.notes:
         ui.note(f"note: {note}")
     return result
+
+
+def _audit(ui: Ui, engine: Engine, source: Path, opts: ReadOptions, rules_path: Path | None, working_hours: str | None) -> Any:
+    options = _audit_options(rules_path, working_hours, opts.timezone)
+    log = _read(ui, engine, source, opts)
+    return _run_audit(ui, log, options)
 
 
 @app.command()
@@ -434,6 +446,314 @@ def rules_suggest(
         ui.note(f"wrote {output}")
     else:
         sys.stdout.write(text)
+
+
+class Direction(StrEnum):
+    LR = "LR"
+    TB = "TB"
+
+
+@app.command()
+@_guard
+def graph(
+    source: Source,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The map: .svg, .png, .pdf, .dot, or the graph as data, .json or .csv (edges; the nodes go beside it as <stem>.nodes.csv). The suffix picks the format.", show_default=False)],
+    min_share: Annotated[float | None, typer.Option("--min-share", min=0.0, help="Hide activities and paths taken by fewer than this share of the cases (e.g. 0.02); 0 shows everything. Default: automatic, hiding only thin paths until the map is legible. The title says what was hidden.", show_default=False)] = None,
+    top_variants: Annotated[int | None, typer.Option("--top-variants", min=1, help="Draw only the cases of the N most frequent variants (the title says how many cases that is).", show_default=False)] = None,
+    direction: Annotated[Direction, typer.Option("--direction", help="Layout: LR (left to right) or TB (top to bottom).")] = Direction.LR,
+    findings_file: Annotated[Path | None, typer.Option("--findings", help="Draw these findings instead of running the audit: a findings JSON file, as `auditor audit --format json` writes.", show_default=False)] = None,
+    rules_file: RulesOpt = None,
+    no_findings: Annotated[bool, typer.Option("--no-findings", help="Draw the plain map, without running the audit.")] = False,
+    working_hours: WorkingHoursOpt = None,
+    case: CaseOpt = None,
+    activity: ActivityOpt = None,
+    timestamp: TimestampOpt = None,
+    resource: ResourceOpt = None,
+    team: TeamOpt = None,
+    sep: SepOpt = None,
+    encoding: EncodingOpt = None,
+    timestamp_format: TsFormatOpt = None,
+    timezone: TimezoneOpt = "UTC",
+    profile: ProfileOpt = None,
+    status_new_only: StatusNewOpt = False,
+    strict: StrictOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Draw the process map: the directly-follows graph with case counts and waiting times.
+
+    Path width is the cases taking it, path colour the median wait, with start and end markers, a title
+    (log, cases, dates, what was hidden) and a legend. The audit runs on the same log (with --rules) and its
+    findings are drawn: legacy steps grey and dashed, tool-driven steps blue with a gear, and the paths where
+    customers get stuck (where the affected cases spend their extra time) thick and red. --findings draws a
+    saved audit instead; --no-findings draws the plain map.
+    """
+    from auditor import processmap
+
+    ui = Ui(quiet)
+    opts = _options(
+        case=case, activity=activity, timestamp=timestamp, resource=resource, team=team, sep=sep,
+        encoding=encoding, timestamp_format=timestamp_format, timezone=timezone, profile=profile,
+        status_new_only=status_new_only, strict=strict,
+    )
+    # Before reading a large log: a wrong suffix, a missing `dot` or a bad findings file fail at once.
+    processmap.check_output(output)
+    if findings_file is not None and (rules_file is not None or no_findings):
+        raise UsageError("--findings draws a saved audit: it does not go with --rules or --no-findings")
+    findings = processmap.load_findings(findings_file) if findings_file is not None else []
+    audit_opts = None if (findings_file is not None or no_findings) else _audit_options(rules_file, working_hours, timezone)
+    map_opts = processmap.MapOptions(min_share=min_share, top_variants=top_variants, direction=direction.value)
+    with Engine() as engine:
+        log = _read(ui, engine, source, opts)
+        s = log.summary
+        if s.rejected or s.duplicates:
+            ui.note(f"{s.rejected:,} rows rejected and {s.duplicates:,} duplicates left out (see `auditor ingest`)")
+        if audit_opts is not None:
+            findings = _run_audit(ui, log, audit_opts).to_json()["findings"]
+        with ui.progress("drawing"):
+            view = processmap.build(log, findings, map_opts)
+            written = processmap.write(view, output)
+    for note in view.notes:
+        ui.note(f"note: {note}")
+    ui.note(
+        f"wrote {', '.join(str(p) for p in written)}: {len(view.nodes):,} activities, {len(view.edges):,} paths, "
+        f"{view.title.cases:,} cases"
+    )
+
+
+class MinerChoice(StrEnum):
+    inductive = "inductive"
+    heuristics = "heuristics"
+
+
+@app.command()
+@_guard
+def discover(
+    source: Source,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The directory to write model.bpmn, model.pnml, the pictures and model.json into (created when missing).", show_default=False)],
+    miner: Annotated[MinerChoice, typer.Option("--miner", help="inductive (sound, block-structured; --noise for IMf) or heuristics (frequency-based; --dependency).")] = MinerChoice.inductive,
+    noise: Annotated[float, typer.Option("--noise", help="Inductive miner: IMf noise threshold in [0, 1); 0 keeps every behaviour of the variants used.")] = 0.0,
+    dependency: Annotated[float, typer.Option("--dependency", help="Heuristics miner: dependency threshold in [0, 1].")] = 0.5,
+    formats: Annotated[str, typer.Option("--formats", help="Comma-separated: svg, png, pdf, dot (pictures of the BPMN model), bpmn, pnml.")] = "svg,bpmn,pnml",
+    coverage: Annotated[float, typer.Option("--coverage", help="Discover from the most frequent variants until this share of cases is covered (1 = all).")] = 1.0,
+    max_variants: Annotated[int, typer.Option("--max-variants", help="At most this many variants (the most frequent) go into the miner; the output says which share of cases they cover.")] = 1000,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="json also prints model.json on stdout.")] = OutputFormat.table,
+    case: CaseOpt = None,
+    activity: ActivityOpt = None,
+    timestamp: TimestampOpt = None,
+    resource: ResourceOpt = None,
+    team: TeamOpt = None,
+    sep: SepOpt = None,
+    encoding: EncodingOpt = None,
+    timestamp_format: TsFormatOpt = None,
+    timezone: TimezoneOpt = "UTC",
+    profile: ProfileOpt = None,
+    status_new_only: StatusNewOpt = False,
+    strict: StrictOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Discover the process model from the log's variants and write it as BPMN, PNML and pictures.
+
+    pm4py mines the variants with their case counts (computed in the engine), not the events. Fitness and
+    precision of the model against the log are printed and written to DIR/model.json.
+    """
+    from auditor import discovery
+
+    ui = Ui(quiet)
+    opts = _options(
+        case=case, activity=activity, timestamp=timestamp, resource=resource, team=team, sep=sep,
+        encoding=encoding, timestamp_format=timestamp_format, timezone=timezone, profile=profile,
+        status_new_only=status_new_only, strict=strict,
+    )
+    # Before reading a large log: bad options fail at once.
+    wanted = discovery.parse_formats(formats)
+    settings = discovery.DiscoveryOptions(
+        miner=discovery.Miner(miner.value), noise=noise, dependency_threshold=dependency, coverage=coverage,
+        max_variants=max_variants,
+    )
+    if output.exists() and not output.is_dir():
+        raise UsageError(f"{output}: exists and is not a directory; -o names the output directory")
+    with Engine() as engine:
+        log = _read(ui, engine, source, opts)
+        with ui.progress("discovering") as step:
+            result = discovery.run(log, settings, progress=step)
+            written = discovery.write(result, output, wanted)
+    for line in result.summary():
+        ui.note(line)
+    ui.note(f"wrote {', '.join(p.name for p in written.values())} in {output}")
+    if fmt is OutputFormat.json:
+        sys.stdout.write(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
+
+
+@app.command()
+@_guard
+def variants(
+    source: Source,
+    top: Annotated[int, typer.Option("--top", min=1, help="How many variants to list, the most frequent first.")] = 20,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="table for a person, json for scripts.")] = OutputFormat.table,
+    case: CaseOpt = None,
+    activity: ActivityOpt = None,
+    timestamp: TimestampOpt = None,
+    resource: ResourceOpt = None,
+    team: TeamOpt = None,
+    sep: SepOpt = None,
+    encoding: EncodingOpt = None,
+    timestamp_format: TsFormatOpt = None,
+    timezone: TimezoneOpt = "UTC",
+    profile: ProfileOpt = None,
+    status_new_only: StatusNewOpt = False,
+    strict: StrictOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """List the variants (distinct activity sequences) with their cases, share and median throughput time."""
+    from auditor import variants as variant_stats
+
+    ui = Ui(quiet)
+    opts = _options(
+        case=case, activity=activity, timestamp=timestamp, resource=resource, team=team, sep=sep,
+        encoding=encoding, timestamp_format=timestamp_format, timezone=timezone, profile=profile,
+        status_new_only=status_new_only, strict=strict,
+    )
+    with Engine() as engine:
+        log = _read(ui, engine, source, opts)
+        with ui.progress("computing variants"):
+            vs = variant_stats.compute(log, top=top)
+    data = _variants_json(log.name, vs)
+    if fmt is OutputFormat.json:
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        return
+    _print_variants(ui.out, data)
+
+
+def _variants_json(name: str, vs: Any) -> dict[str, Any]:
+    return {
+        "log": {"name": name, "cases": vs.total_cases, "variants": vs.total_variants},
+        "shown": len(vs.variants),
+        "shown_case_share": round(vs.coverage, 6),
+        "variants": [
+            {
+                "rank": i,
+                "cases": v.cases,
+                "case_share": round(v.case_share, 6),
+                "median_hours": round(v.median_hours, 3),
+                "activities": list(v.activities),
+            }
+            for i, v in enumerate(vs.variants, start=1)
+        ],
+    }
+
+
+def _hours(h: float) -> str:
+    return f"{h / 24:,.1f} d" if h >= 48 else f"{h:,.1f} h"
+
+
+def _print_variants(out: Console, data: dict[str, Any]) -> None:
+    log = data["log"]
+    table = Table(
+        title=f"{log['name']}: {data['shown']:,} of {log['variants']:,} variants, {data['shown_case_share']:.1%} "
+        f"of {log['cases']:,} cases",
+        title_justify="left",
+    )
+    for col, just in (("#", "right"), ("cases", "right"), ("share", "right"), ("cumulative", "right"),
+                      ("median throughput", "right"), ("activities", "left")):
+        table.add_column(col, justify=just, no_wrap=col != "activities")  # type: ignore[arg-type]
+    running = 0.0
+    for v in data["variants"]:
+        running += v["case_share"]
+        table.add_row(
+            str(v["rank"]), f"{v['cases']:,}", f"{v['case_share']:.1%}", f"{running:.1%}",
+            _hours(v["median_hours"]), " → ".join(v["activities"]),
+        )
+    out.print(table)
+
+
+@app.command()
+@_guard
+def conform(
+    source: Source,
+    model: Annotated[Path, typer.Option("--model", "-m", help="The reference model: BPMN 2.0 XML (.bpmn) or PNML (.pnml).", show_default=False)],
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="table for a person, json for scripts.")] = OutputFormat.table,
+    top: Annotated[int, typer.Option("--top", min=1, help="How many of the most deviating variants to list.")] = 10,
+    cases_out: Annotated[Path | None, typer.Option("--cases-out", help="Write one row per case (case_id, variant_rank, fitness, conforms, conforms_so_far) to this .csv file.", show_default=False)] = None,
+    align_max: Annotated[int, typer.Option("--align-max", min=0, help="Align at most this many deviating variants (most cases first) to tell skipped from inserted activities.")] = 500,
+    case: CaseOpt = None,
+    activity: ActivityOpt = None,
+    timestamp: TimestampOpt = None,
+    resource: ResourceOpt = None,
+    team: TeamOpt = None,
+    sep: SepOpt = None,
+    encoding: EncodingOpt = None,
+    timestamp_format: TsFormatOpt = None,
+    timezone: TimezoneOpt = "UTC",
+    profile: ProfileOpt = None,
+    status_new_only: StatusNewOpt = False,
+    strict: StrictOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Replay the log on a reference model: fitness, skipped and inserted activities, deviating variants.
+
+    Each variant is replayed once (token-based replay) and weighted by its cases; the deviating variants
+    are aligned to the model to tell which activities were skipped and which were inserted.
+    """
+    from auditor import conformance
+
+    ui = Ui(quiet)
+    opts = _options(
+        case=case, activity=activity, timestamp=timestamp, resource=resource, team=team, sep=sep,
+        encoding=encoding, timestamp_format=timestamp_format, timezone=timezone, profile=profile,
+        status_new_only=status_new_only, strict=strict,
+    )
+    if cases_out is not None and cases_out.suffix.lower() != ".csv":
+        raise UsageError(f"{cases_out}: --cases-out must name a .csv file")
+    # Before reading a large log: an unreadable model fails at once.
+    reference = conformance.load_model(model)
+    with Engine() as engine:
+        log = _read(ui, engine, source, opts)
+        with ui.progress("checking conformance") as step:
+            report, per_case = conformance.check(
+                log, reference, conformance.ConformOptions(align_max_variants=align_max), progress=step
+            )
+            if cases_out is not None:
+                engine.write_csv(per_case, cases_out)
+    for line in report.summary():
+        ui.note(line)
+    if cases_out is not None:
+        ui.note(f"wrote {cases_out}")
+    data = report.to_json(top=top)
+    if fmt is OutputFormat.json:
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        return
+    _print_conformance(ui.out, data)
+
+
+def _print_conformance(out: Console, data: dict[str, Any]) -> None:
+    log = data["log"]
+    out.print(
+        f"{log['name']} against {data['model']['path']}: fitness {data['fitness']:.3f} · "
+        f"{data['conforming_cases']:,} of {log['cases']:,} cases conform ({data['conforming_share']:.1%}) · "
+        f"{data['conforming_so_far_cases']:,} conform so far"
+    )
+    if data["activities"]:
+        acts = Table(title="activities skipped or inserted (cases)", title_justify="left")
+        for col, just in (("activity", "left"), ("skipped", "right"), ("inserted", "right"), ("in model", "left")):
+            acts.add_column(col, justify=just)  # type: ignore[arg-type]
+        unknown = data["unknown_activities"]
+        for a in data["activities"]:
+            acts.add_row(a["activity"], f"{a['skipped_cases']:,}", f"{a['inserted_cases']:,}",
+                         "no" if a["activity"] in unknown else "yes")
+        out.print(acts)
+    if data["variants_deviating_most"]:
+        var = Table(title="variants deviating most (cases × fitness lost)", title_justify="left")
+        for col, just in (("#", "right"), ("cases", "right"), ("fitness", "right"), ("so far", "left"),
+                          ("skipped", "left"), ("inserted", "left"), ("activities", "left")):
+            var.add_column(col, justify=just, no_wrap=col in ("#", "cases", "fitness"))  # type: ignore[arg-type]
+        for v in data["variants_deviating_most"]:
+            var.add_row(
+                str(v["rank"]), f"{v['cases']:,}", f"{v['fitness']:.3f}", "ok" if v["conforms_so_far"] else "deviates",
+                ", ".join(v["skipped"]) or ("–" if v["aligned"] else "?"),
+                ", ".join(v["inserted"]) or ("–" if v["aligned"] else "?"),
+                " → ".join(v["activities"]),
+            )
+        out.print(var)
 
 
 def _version(value: bool) -> None:
