@@ -13,6 +13,9 @@ Business rules (contract, and the decisions that make it exact):
   `indirect_only_cases` says how many cases of the pair have only such returns.
 - One finding per unordered pair {X, Y} per level with at least one direct return. Its cases are the cases
   with a direct X → Y → X or Y → X → Y; the pair is listed with the member the work returns to most first.
+  Pairs with fewer than `MIN_PAIR_CASES` cases (or `MIN_PAIR_SHARE` of all cases, whichever is more) are
+  folded into one finding per level that lists them (`evidence.pairs`), so the kind's case set is
+  unchanged while the review is not buried in one-case findings.
 - Round trips: the returns of the work to a member of the pair, within the finding's cases: a stay of X
   after an earlier stay of X. `direct` + `indirect` = `round_trips`; `returns_to` splits them by member.
   Tier 1 → Network Ops → Tier 1 → Network Ops → Tier 1 is 3 direct round trips: 2 back to Tier 1, 1 back
@@ -30,6 +33,7 @@ Business rules (contract, and the decisions that make it exact):
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import ibis
@@ -41,13 +45,57 @@ from auditor.findings import Finding
 
 LEVELS = {"team": "teams", "resource": "resources"}
 MAX_EDGES_PER_DIRECTION = 2
+MIN_PAIR_CASES = 10  # a pair with fewer cases than this, or than MIN_PAIR_SHARE of all cases, is folded
+MIN_PAIR_SHARE = 0.005
+MAX_LISTED_PAIRS = 25
 
 
 def detect(ctx: AuditContext) -> list[Finding]:
     findings: list[Finding] = []
     for level in LEVELS:
-        findings.extend(_level(ctx, level))
+        findings.extend(_fold_minor(ctx, _level(ctx, level), level))
     return findings
+
+
+def _fold_minor(ctx: AuditContext, pairs: list[Finding], level: str) -> list[Finding]:
+    """Keeps a finding per material pair; the other pairs of the level become one finding that lists them,
+    so a log with hundreds of teams does not bury the review in one-case findings."""
+    floor = max(MIN_PAIR_CASES, MIN_PAIR_SHARE * ctx.total_cases)
+    major = [f for f in pairs if f.cases >= floor]
+    minor = [f for f in pairs if f.cases < floor]
+    if len(minor) <= 1:
+        return pairs
+    members = "teams" if level == "team" else "resources"
+    case_ids = sorted({c for f in minor for c in f.case_ids})
+    acts: dict[str, int] = {}
+    for f in minor:
+        for a in f.activities:
+            acts[a] = acts.get(a, 0) + f.cases
+    listed = sorted(minor, key=lambda f: (-f.cases, f.title))
+    cost = ctx.cost_of(case_ids)
+    folded = Finding(
+        kind="ping_pong",
+        title=(
+            f"{len(minor):,} more {'team' if level == 'team' else 'people'} pairs hand work back and forth in "
+            f"{len(case_ids):,} cases ({level} level; each pair under {math.ceil(floor)} cases)"
+        ),
+        activities=sorted(acts, key=lambda a: (-acts[a], a))[:5],
+        case_ids=case_ids,
+        total_cases=ctx.total_cases,
+        severity=ctx.severity(len(case_ids), cost),
+        evidence={
+            "level": level,
+            "pairs": [
+                {members: f.evidence.get(members), "cases": f.cases, "round_trips": f.evidence.get("round_trips")}
+                for f in listed[:MAX_LISTED_PAIRS]
+            ],
+            "pairs_total": len(minor),
+            "edges": [e for f in listed[:3] for e in f.evidence.get("edges", [])],
+            "waste": "transport",
+        },
+        cost=cost,
+    )
+    return [*major, folded]
 
 
 def stays(ctx: AuditContext, level: str) -> ir.Table:
