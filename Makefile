@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SAMPLE := logs/support-desk.csv
+RULES := models/support-desk.rules.toml
 OUT := out
 
 .PHONY: demo test lint unit dot install clean bench
@@ -32,9 +33,14 @@ dot:
 		exit 1; \
 	fi
 
+# The main job on the bundled log: validate it, audit it, and draw the process map annotated with the findings.
 demo: install
 	$(BIN)/auditor ingest $(SAMPLE) -o $(OUT)/support-desk.parquet
-	$(BIN)/auditor stats $(OUT)/support-desk.parquet
+	$(BIN)/auditor stats $(OUT)/support-desk.parquet --top 5
+	$(BIN)/auditor audit $(OUT)/support-desk.parquet --rules $(RULES) --format json -o $(OUT)/findings.json
+	$(BIN)/auditor audit $(OUT)/support-desk.parquet --rules $(RULES) -q
+	$(BIN)/auditor graph $(OUT)/support-desk.parquet --findings $(OUT)/findings.json -o $(OUT)/map.svg
+	@echo "demo: findings in $(OUT)/findings.json, the annotated map in $(OUT)/map.svg"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
