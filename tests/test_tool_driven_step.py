@@ -71,3 +71,31 @@ def test_timer_needs_constant_delay(tmp_path: Path) -> None:
         rows.append((f"c{i}", "Reminder", (t + timedelta(hours=48, seconds=rng.randint(0, 3))).strftime("%Y-%m-%d %H:%M:%S"), "ann", "T1"))
     steps = tool_steps(run_audit(tiny_log(tmp_path, rows)))
     assert steps == {"Reminder": "timer"}
+
+
+def test_timer_with_several_settings(tmp_path: Path) -> None:
+    """An auto-close after exactly 15 days for a third of the cases, the others closed by people later."""
+    rng = random.Random(4)
+    rows = []
+    for i in range(90):
+        t = datetime(2024, 1, 1, 9) + timedelta(days=rng.randint(0, 200), minutes=rng.randint(0, 480))
+        rows.append((f"c{i}", "Resolve", t.strftime("%Y-%m-%d %H:%M:%S"), "ann", "T1"))
+        close = t + (timedelta(days=15, seconds=rng.randint(0, 20)) if i % 3 == 0 else timedelta(hours=rng.uniform(200, 900)))
+        rows.append((f"c{i}", "Closed", close.strftime("%Y-%m-%d %H:%M:%S"), "bob", "T1"))
+    found = [f for f in run_audit(tiny_log(tmp_path, rows)) if f.kind == "tool_driven_step"]
+    assert [f.activities for f in found] == [["Closed"]]
+    ev = found[0].evidence
+    assert ev["timer_signature"] == "a mass of events at one exact delay"
+    assert abs(ev["delay_hours_mode"] - 360) < 0.1 and 0.3 <= ev["share_at_mode"] <= 0.36
+    assert "exactly 15 days" in found[0].title
+
+
+def test_date_only_logs_make_no_timer_claims(tmp_path: Path) -> None:
+    """With dates only, every delay is whole days: a mass at '1 day' is the calendar, not a timer."""
+    rng = random.Random(5)
+    rows = []
+    for i in range(120):
+        d = datetime(2024, 1, 1) + timedelta(days=rng.randint(0, 200))
+        rows.append((f"c{i}", "Open", d.strftime("%Y-%m-%d"), "ann", "T1"))
+        rows.append((f"c{i}", "Answer", (d + timedelta(days=rng.choice([1, 1, 1, 2, 3]))).strftime("%Y-%m-%d"), "bob", "T1"))
+    assert not [f for f in run_audit(tiny_log(tmp_path, rows)) if f.kind == "tool_driven_step"]

@@ -2,8 +2,10 @@
 
 Business rules (one finding per activity; `evidence.mechanism` says which):
 - `declared`: named in the rule pack's `[tools] legacy`; reported with its volume and cost.
-- `orphaned`: a consumer vanished while the step goes on. A consumer is an activity or an account whose last
-  event lies at least `max(14 days, 10% of the log's span)` before the log ends. A step is orphaned by it
+- `orphaned`: a consumer vanished while the step goes on. A consumer is an activity, or a system account (an
+  integration: a person who leaves is staff turnover, not a vanished consumer), whose last event lies at
+  least `max(14 days, 10% of the log's span)` before the log ends. Resolution, agent-response and closure
+  steps serve the customer and are never orphaned. A step is orphaned by it
   when, while the consumer was alive, at least `MIN_CONSUMED` of the step's occurrences were followed by it
   within the next `CONSUMER_STEPS` events of the case (a consumer far downstream consumes the step that
   feeds it there, not everything that happened earlier), and after the consumer's end the step still occurs
@@ -107,6 +109,10 @@ def _vanished(ctx: AuditContext, gap: timedelta) -> list[tuple[str, str, Any, An
     out: list[tuple[str, str, Any, Any]] = []
     for kind in ("activity", "resource"):
         f = e.filter(e[kind].notnull())
+        if kind == "resource":
+            # An account that consumes a step is an integration or a system; a person who leaves is staff
+            # turnover, not a vanished consumer.
+            f = f.filter(f.is_system)
         life = f.group_by(name=f[kind]).aggregate(n=f.count(), first=f.timestamp.min(), last=f.timestamp.max()).execute()
         gone = life[(life["n"] >= MIN_EVENTS) & (life["last"] <= pd.Timestamp(limit))]
         out += [(kind, str(r.name), r.first, r.last) for r in gone.itertuples(index=False)]
@@ -115,6 +121,8 @@ def _vanished(ctx: AuditContext, gap: timedelta) -> list[tuple[str, str, Any, An
 
 def _orphaned(ctx: AuditContext, gap: timedelta, exclude: set[str]) -> list[Finding]:
     e = ctx.events
+    # Resolving, answering or closing a case serves the customer, whatever consumed it once.
+    protected = {a for role in ("resolution", "agent_response", "closure") for a in ctx.roles.of(role)}
     by_step: dict[str, dict[str, Any]] = {}
     for kind, name, first, last in _vanished(ctx, gap):
         col = e.activity if kind == "activity" else e.resource
@@ -144,7 +152,7 @@ def _orphaned(ctx: AuditContext, gap: timedelta, exclude: set[str]) -> list[Find
         ]
         for row in summary.itertuples(index=False):
             act = str(row.activity)
-            if act in exclude or act == name:
+            if act in exclude or act == name or act in protected:
                 continue
             series = j.filter(j.activity == act).select("timestamp", "seq", "case_id", "y").order_by(["timestamp", "seq"]).execute()
             cut = _change_point(series["y"].to_numpy(dtype=float))

@@ -6,7 +6,12 @@ hold are listed in `evidence.also`):
   the most recent occurrence of each activity among the `LOOKBACK` events before it is a candidate trigger;
   a trigger qualifies when it precedes at least `MIN_SHARE` of the step's events and the delay's spread
   (p90 - p10) is at most `MAX_SPREAD` of its median, with a median of at least `MIN_TIMER` (shorter is
-  chaining, not a timer). Evidence: trigger, median delay, spread, share. A timer wins over
+  chaining, not a timer). Real timers often have several settings (15 days for one service level, 30 for
+  another), so a second signature also qualifies: at least `MIN_MODE_SHARE` of the step's events come at
+  one and the same delay (within `MODE_BUCKET` seconds either side, or the timestamps' resolution if
+  coarser) of at least `MIN_TIMER`, which people do not do to the minute; a delay under `MODE_RESOLUTION`
+  times the timestamps' resolution is not judged (a date-only log puts every delay on whole days).
+  Evidence: trigger, median and modal delay, spread, shares, which signature. A timer wins over
   `system_account`, being the more specific mechanism.
 - `system_account`: at least `MIN_SHARE_SYSTEM` of the step's events are by system accounts (rule pack, else
   inferred: see roles.py).
@@ -35,6 +40,9 @@ MIN_EVENTS = 20
 MIN_SHARE = 0.5
 MAX_SPREAD = 0.02
 MIN_TIMER = 300.0  # seconds
+MIN_MODE_SHARE = 0.25
+MODE_BUCKET = 60  # seconds: delays within a minute of each other are the same setting
+MODE_RESOLUTION = 100
 MIN_SHARE_SYSTEM = 0.8
 MAX_CHAIN = 60.0  # seconds
 MIN_SHARE_CHAIN = 0.9
@@ -112,14 +120,19 @@ def detect(ctx: AuditContext) -> list[Finding]:
 
 def _title(act: str, mechanism: str, ev: dict[str, Any]) -> str:
     if mechanism == "timer":
-        return f"{act} fires {_duration(ev['delay_hours_median'])} after {ev['trigger']}: a timer, not a decision"
+        if ev.get("timer_signature") == "constant delay":
+            return f"{act} fires {_duration(ev['delay_hours_median'])} after {ev['trigger']}: a timer, not a decision"
+        return (
+            f"{act} fires exactly {_duration(ev['delay_hours_mode'])} after {ev['trigger']} in "
+            f"{ev['share_at_mode']:.0%} of its events: a timer, not a decision"
+        )
     if mechanism == "system_account":
         return f"{act} is done by system accounts ({ev['system_share']:.0%} of its events)"
     return f"{act} is bookkeeping chained to {ev['partner']} (same person, within seconds)"
 
 
 def _duration(hours: float) -> str:
-    if hours >= 48 and abs(hours / 24 - round(hours / 24)) < 0.05:
+    if hours >= 24 and abs(hours / 24 - round(hours / 24)) < 0.05:
         return f"{round(hours / 24):g} days"
     if hours >= 1:
         return f"{hours:.3g} h"
@@ -133,8 +146,24 @@ def _accounts(ctx: AuditContext, act: str) -> list[str]:
     return [str(r) for r in top["resource"]]
 
 
+def _resolution_seconds(ctx: AuditContext) -> int:
+    """The finest unit the log's timestamps use: 1 (seconds), 60, 3600 or 86400 (dates only)."""
+    e = ctx.events
+    ts = e.timestamp
+    row = e.aggregate(
+        s=(ts.second() != 0).cast("int64").sum(),
+        m=(ts.minute() != 0).cast("int64").sum(),
+        h=(ts.hour() != 0).cast("int64").sum(),
+    ).execute().iloc[0]
+    if int(row["s"]):
+        return 1
+    if int(row["m"]):
+        return 60
+    return 3600 if int(row["h"]) else 86400
+
+
 def _timers(ctx: AuditContext, activities: list[str]) -> dict[str, dict[str, Any]]:
-    """Per step, the trigger with the most constant delay, if one qualifies."""
+    """Per step, the trigger that fires it by a timer, if one qualifies (see the module's rules)."""
     if not activities:
         return {}
     e = ctx.events
@@ -147,6 +176,7 @@ def _timers(ctx: AuditContext, activities: list[str]) -> dict[str, dict[str, Any
     # The most recent occurrence of each candidate trigger before the step.
     latest = j.group_by(["b_case", "b_pos", "b_act", "a_act"]).aggregate(b_ts=j.b_ts.max(), a_ts=j.a_ts.max())
     d = latest.mutate(delay=latest.b_ts.epoch_seconds() - latest.a_ts.epoch_seconds())
+    d = ctx.log.engine.materialize(d, "timer_delays")
     steps = e.filter(e.activity.isin(activities))
     n_b = steps.group_by("activity").aggregate(n_b=steps.count())
     stats = d.group_by(["b_act", "a_act"]).aggregate(
@@ -158,18 +188,51 @@ def _timers(ctx: AuditContext, activities: list[str]) -> dict[str, dict[str, Any
     stats = stats.join(n_b, stats.b_act == n_b.activity).execute()
     stats["share"] = stats["n"] / stats["n_b"]
     stats["spread"] = (stats["p90"] - stats["p10"]) / stats["p50"].where(stats["p50"] > 0)
-    ok = stats[(stats["share"] >= MIN_SHARE) & (stats["p50"] >= MIN_TIMER) & (stats["spread"] <= MAX_SPREAD)]
+    modes = _modes(d, max(MODE_BUCKET, _resolution_seconds(ctx)))
+    stats = stats.merge(modes, on=["b_act", "a_act"], how="left")
+    stats["mode_share"] = stats["mode_n"].fillna(0) / stats["n_b"]
+    constant = (stats["share"] >= MIN_SHARE) & (stats["p50"] >= MIN_TIMER) & (stats["spread"] <= MAX_SPREAD)
+    massed = (stats["mode_share"] >= MIN_MODE_SHARE) & (stats["mode_delay"] >= MIN_TIMER) & stats["mode_ok"].fillna(False)
+    ok = stats[constant | massed].copy()
+    ok["rank"] = (~(constant[ok.index])).astype(int)  # a constant delay first, then the largest mass
     out: dict[str, dict[str, Any]] = {}
     for act, group in ok.groupby("b_act"):
-        best = group.sort_values(["spread", "share", "a_act"], ascending=[True, False, True]).iloc[0]
+        best = group.sort_values(["rank", "mode_share", "a_act"], ascending=[True, False, True]).iloc[0]
         out[str(act)] = {
             "trigger": str(best["a_act"]),
             "delay_hours_median": round(float(best["p50"]) / 3600.0, 4),
             "delay_spread": round(float(best["spread"]), 5),
             "delay_p10_p90_hours": [round(float(best["p10"]) / 3600.0, 4), round(float(best["p90"]) / 3600.0, 4)],
             "share_after_trigger": round(float(best["share"]), 4),
+            "delay_hours_mode": round(float(best["mode_delay"]) / 3600.0, 4),
+            "share_at_mode": round(float(best["mode_share"]), 4),
+            "timer_signature": "constant delay" if int(best["rank"]) == 0 else "a mass of events at one exact delay",
         }
     return out
+
+
+def _modes(d: Any, bucket: int) -> Any:
+    """Per (step, trigger), the delay most events share, to within one bucket either side, and how many.
+
+    `mode_ok` is false when the log's timestamps are too coarse to tell that delay from a natural one (a
+    date-only log puts every delay on whole days)."""
+    b = d.mutate(bucket=(d.delay / bucket).round().cast("int64"))
+    counts = b.group_by(["b_act", "a_act", "bucket"]).aggregate(k=b.count())
+    w = ibis.window(group_by=["b_act", "a_act"], order_by="bucket")
+    near = counts.mutate(
+        prev_b=counts.bucket.lag().over(w), prev_k=counts.k.lag().over(w),
+        next_b=counts.bucket.lead().over(w), next_k=counts.k.lead().over(w),
+    )
+    mass = near.k + ibis.ifelse(near.prev_b == near.bucket - 1, near.prev_k, 0).fill_null(0) + ibis.ifelse(
+        near.next_b == near.bucket + 1, near.next_k, 0
+    ).fill_null(0)
+    near = near.mutate(mass=mass)
+    top = near.mutate(r=ibis.row_number().over(ibis.window(group_by=["b_act", "a_act"], order_by=[ibis.desc(near.mass), near.bucket])))
+    top = top.filter(top.r == 0).execute()
+    top["mode_delay"] = top["bucket"] * bucket
+    # The delay must be at least MODE_RESOLUTION times the timestamps' resolution to be told apart.
+    top["mode_ok"] = top["mode_delay"] >= MODE_RESOLUTION * bucket
+    return top[["b_act", "a_act", "mass", "mode_delay", "mode_ok"]].rename(columns={"mass": "mode_n"})
 
 
 def _chains(ctx: AuditContext, activities: list[str]) -> dict[str, dict[str, Any]]:
