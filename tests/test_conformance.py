@@ -1,0 +1,197 @@
+"""Conformance against the reference model: clean sample tickets conform, planted problems do not."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from conftest import ROOT
+from typer.testing import CliRunner
+
+from auditor import conformance, discovery, variants
+from auditor.cli import app
+from auditor.engine import Engine
+from auditor.ingest import EventLog, load
+from auditor.options import ReadOptions
+from auditor.variants import case_traces
+
+runner = CliRunner()
+SAMPLE = ROOT / "logs" / "support-desk.csv"
+REFERENCE = ROOT / "models" / "support-desk.bpmn"
+TRUTH = json.loads((ROOT / "logs" / "support-desk.truth.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def sample() -> Iterator[EventLog]:
+    with Engine() as engine:
+        yield load(SAMPLE, ReadOptions(), engine)
+
+
+@pytest.fixture(scope="module")
+def checked(sample: EventLog) -> tuple[conformance.Conformance, pd.DataFrame]:
+    report, cases = conformance.check(sample, REFERENCE)
+    per_case = cases.execute()
+    traces = case_traces(sample.table).select("case_id", "trace").execute()
+    return report, per_case.merge(traces, on="case_id")
+
+
+def _ids(kind: str) -> set[str]:
+    return set(TRUTH["kinds"][kind]["case_ids"])
+
+
+def test_reference_model_reads() -> None:
+    model = conformance.load_model(REFERENCE)
+    assert set(model.activities) == {
+        "Create Ticket", "Auto-Assign", "Take in Charge", "Update Status Field", "Fill Knowledge Form",
+        "Adjust Invoice", "Escalate to Tier 2", "Escalate to Network Ops", "Run Line Test", "Investigate",
+        "Request Info", "Customer Reply", "Reply to Customer", "Resolve Ticket", "Sync to Legacy CRM",
+        "Legacy CRM Import", "Send Survey", "Close Ticket",
+    }  # fmt: skip
+    assert model.duplicate_labels() == []
+
+
+def test_clean_closed_tickets_conform(checked: tuple[conformance.Conformance, pd.DataFrame]) -> None:
+    _, cases = checked
+    clean = cases[cases.case_id.isin(set(TRUTH["clean_case_ids"]))]
+    assert len(clean) == 1875
+    closed = clean[clean.trace.map(lambda t: t[-1] == "Close Ticket")]
+    still_open = clean[clean.trace.map(lambda t: t[-1] != "Close Ticket")]
+    assert len(still_open) == 106  # logs/README.md: clean tickets opened in the last days
+    assert (closed.fitness == 1.0).all() and closed.conforms.all()
+    # Open tickets have followed the model so far; they only lack its last steps.
+    assert still_open.conforms_so_far.all() and not still_open.conforms.any()
+    compliant = cases[cases.case_id.isin(_ids("compliant_failure"))]
+    assert len(compliant) == 60 and compliant.conforms.all()  # the happy path, only slow
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["reopened_after_close", "ping_pong", "customer_chasing", "long_wait", "rework_loop"],
+)
+def test_planted_problems_deviate(checked: tuple[conformance.Conformance, pd.DataFrame], kind: str) -> None:
+    _, cases = checked
+    planted = cases[cases.case_id.isin(_ids(kind))]
+    assert len(planted) == len(_ids(kind))
+    assert not planted.conforms.any() and not planted.conforms_so_far.any()
+    assert (planted.fitness < 1.0).all()
+
+
+def test_order_violations_deviate(checked: tuple[conformance.Conformance, pd.DataFrame]) -> None:
+    _, cases = checked
+    for rule in TRUTH["kinds"]["order_violation"]["rules"]:
+        ids = set(rule["case_ids"])
+        planted = cases[cases.case_id.isin(ids)]
+        assert len(planted) == len(ids) and not planted.conforms.any(), rule["after"]
+
+
+def test_report(checked: tuple[conformance.Conformance, pd.DataFrame]) -> None:
+    report, cases = checked
+    assert report.cases == 3000 == len(cases)
+    assert report.fitness.fitting_cases == int(cases.conforms.sum())
+    assert 0.9 < report.fitness.log_fitness < 1.0
+    unknown = report.unknown_activities()
+    assert unknown["Reopen Ticket"] == 120 and unknown["Return to Tier 1"] == 180
+    by_activity = {a.activity: a for a in report.activities}
+    assert (
+        by_activity["Reopen Ticket"].inserted_cases == 120 and by_activity["Reopen Ticket"].skipped_cases == 0
+    )
+    # The survey sent before resolution: one of the two is out of place in each of the 90 tickets.
+    early = set(TRUTH["kinds"]["order_violation"]["rules"][0]["case_ids"])
+    ranks = set(cases[cases.case_id.isin(early)].variant_rank)
+    for v in report.variants:
+        if v.rank in ranks:
+            assert v.aligned and set(v.inserted) & {"Send Survey", "Resolve Ticket"}
+    assert report.aligned_cases == report.deviating_cases
+    worst = report.deviating
+    assert worst[0].lost >= worst[-1].lost
+    data = report.to_json(top=3)
+    assert len(data["variants_deviating_most"]) == 3
+    assert data["conforming_cases"] == report.fitness.fitting_cases
+    assert "alignments" in data["method"]["deviations"]
+
+
+def test_variant_ranks_follow_auditor_variants(
+    sample: EventLog, checked: tuple[conformance.Conformance, pd.DataFrame]
+) -> None:
+    _, cases = checked
+    listed = variants.compute(sample).variants
+    by_trace = cases.drop_duplicates("variant_rank").set_index("variant_rank").trace
+    for rank, v in enumerate(listed[:40], start=1):
+        assert tuple(by_trace[rank]) == v.activities
+
+
+def test_deterministic(sample: EventLog) -> None:
+    options = conformance.ConformOptions(align_max_variants=40)
+    first, _ = conformance.check(sample, REFERENCE, options)
+    second, _ = conformance.check(sample, REFERENCE, options)
+    assert first.to_json(top=50) == second.to_json(top=50)
+
+
+def test_no_alignment_budget(sample: EventLog, checked: tuple[conformance.Conformance, pd.DataFrame]) -> None:
+    report, _ = conformance.check(sample, REFERENCE, conformance.ConformOptions(align_max_variants=0))
+    assert report.aligned_variants == 0 and report.activities == []
+    assert report.fitness == checked[0].fitness
+
+
+def test_case_conformance_on_discovered_pnml(sample: EventLog, tmp_path: Path) -> None:
+    """The library function the compliant-failure detector calls, on a model auditor discovered."""
+    result = discovery.run(sample, discovery.DiscoveryOptions())
+    discovery.write(result, tmp_path, ["pnml"])
+    table = conformance.case_conformance(sample, tmp_path / "model.pnml")
+    assert table.columns == ("case_id", "variant_rank", "fitness", "conforms", "conforms_so_far")
+    df = table.execute()
+    assert len(df) == 3000 and df.case_id.is_unique
+    share = float(df.conforms.mean())
+    assert share == pytest.approx(result.quality.fitness.fitting_share, abs=1e-9)
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def _conform(*args: str) -> Any:
+    return runner.invoke(app, ["conform", str(SAMPLE), "--model", str(REFERENCE), *args])
+
+
+def test_cli_conform_json_and_cases(tmp_path: Path) -> None:
+    out = tmp_path / "cases.csv"
+    res = _conform("--format", "json", "--cases-out", str(out), "--top", "2")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["log"]["cases"] == 3000 and len(data["variants_deviating_most"]) == 2
+    assert "fitness" in res.stderr
+    cases = pd.read_csv(out)
+    assert list(cases.columns) == ["case_id", "variant_rank", "fitness", "conforms", "conforms_so_far"]
+    assert len(cases) == 3000 and int(cases.conforms.sum()) == data["conforming_cases"]
+
+
+def test_cli_conform_table_quiet() -> None:
+    res = _conform("-q", "--align-max", "20")
+    assert res.exit_code == 0, res.output
+    assert res.stderr == ""
+    assert "activities skipped or inserted" in res.stdout and "variants deviating most" in res.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("model.xml", "<x/>", "must end in .bpmn or .pnml"),
+        ("missing.bpmn", None, "no such file"),
+        ("broken.bpmn", "<definitions", "cannot read as BPMN"),
+    ],
+)
+def test_cli_conform_bad_model(tmp_path: Path, name: str, content: str | None, message: str) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+    res = runner.invoke(app, ["conform", str(SAMPLE), "--model", str(path)])
+    assert res.exit_code == 2, res.output
+    assert res.stderr.count("\n") == 1 and message in res.stderr
+
+
+def test_cli_conform_cases_out_must_be_csv(tmp_path: Path) -> None:
+    res = _conform("--cases-out", str(tmp_path / "cases.json"))
+    assert res.exit_code == 2 and ".csv" in res.stderr
