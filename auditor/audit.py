@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import ibis
@@ -42,6 +43,8 @@ STUCK_KINDS = frozenset(
 class AuditOptions:
     rules: RulePack = field(default_factory=RulePack)
     working_hours: WorkingHours | None = None
+    # A reference model (BPMN or PNML) for compliant failures; without one, a model is discovered.
+    model: Path | None = None
 
 
 @dataclass

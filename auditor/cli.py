@@ -283,21 +283,29 @@ class Severity(StrEnum):
 
 
 RulesOpt = Annotated[Path | None, typer.Option("--rules", help="A rule pack (TOML): roles, accounts, order rules, thresholds.", show_default=False)]
+ModelOpt = Annotated[
+    Path | None,
+    typer.Option("--model", help="A reference model (.bpmn or .pnml) for compliant failures; without it a model is discovered from the log.", show_default=False),
+]
 WorkingHoursOpt = Annotated[
     str | None,
     typer.Option("--working-hours", help="Also give durations in business time, e.g. 'Mon-Fri 08:00-18:00' (in --timezone).", show_default=False),
 ]
 
 
-def _audit_options(rules_path: Path | None, working_hours: str | None, zone: str) -> Any:
-    """Rule pack and working hours, checked before any log is read."""
+def _audit_options(rules_path: Path | None, working_hours: str | None, zone: str, model: Path | None = None) -> Any:
+    """Rule pack, working hours and reference model, checked before any log is read."""
     from auditor import rules as rule_packs
     from auditor.audit import AuditOptions
     from auditor.businesstime import parse as parse_hours
 
     pack = rule_packs.load(rules_path)
     wh = parse_hours(working_hours, zone) if working_hours else None
-    return AuditOptions(rules=pack, working_hours=wh)
+    if model is not None:
+        from auditor.conformance import load_model
+
+        load_model(model)  # an unreadable model fails now, in one line, not after the log is read
+    return AuditOptions(rules=pack, working_hours=wh, model=model)
 
 
 def _run_audit(ui: Ui, log: EventLog, options: Any) -> Any:
@@ -310,8 +318,11 @@ def _run_audit(ui: Ui, log: EventLog, options: Any) -> Any:
     return result
 
 
-def _audit(ui: Ui, engine: Engine, source: Path, opts: ReadOptions, rules_path: Path | None, working_hours: str | None) -> Any:
-    options = _audit_options(rules_path, working_hours, opts.timezone)
+def _audit(
+    ui: Ui, engine: Engine, source: Path, opts: ReadOptions, rules_path: Path | None, working_hours: str | None,
+    model: Path | None = None,
+) -> Any:
+    options = _audit_options(rules_path, working_hours, opts.timezone, model)
     log = _read(ui, engine, source, opts)
     return _run_audit(ui, log, options)
 
@@ -325,6 +336,7 @@ def audit(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.", show_default=False)] = None,
     fail_on: Annotated[Severity | None, typer.Option("--fail-on", help="Exit 1 when a finding reaches this severity.", show_default=False)] = None,
     working_hours: WorkingHoursOpt = None,
+    model: ModelOpt = None,
     case: CaseOpt = None,
     activity: ActivityOpt = None,
     timestamp: TimestampOpt = None,
@@ -350,7 +362,7 @@ def audit(
         status_new_only=status_new_only, strict=strict,
     )
     with Engine() as engine:
-        result = _audit(ui, engine, source, opts, rules_file, working_hours)
+        result = _audit(ui, engine, source, opts, rules_file, working_hours, model)
     data = result.to_json()
     if fmt is FindingsFormat.json:
         text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
@@ -465,6 +477,7 @@ def graph(
     rules_file: RulesOpt = None,
     no_findings: Annotated[bool, typer.Option("--no-findings", help="Draw the plain map, without running the audit.")] = False,
     working_hours: WorkingHoursOpt = None,
+    model: ModelOpt = None,
     case: CaseOpt = None,
     activity: ActivityOpt = None,
     timestamp: TimestampOpt = None,
@@ -500,7 +513,9 @@ def graph(
     if findings_file is not None and (rules_file is not None or no_findings):
         raise UsageError("--findings draws a saved audit: it does not go with --rules or --no-findings")
     findings = processmap.load_findings(findings_file) if findings_file is not None else []
-    audit_opts = None if (findings_file is not None or no_findings) else _audit_options(rules_file, working_hours, timezone)
+    audit_opts = (
+        None if (findings_file is not None or no_findings) else _audit_options(rules_file, working_hours, timezone, model)
+    )
     map_opts = processmap.MapOptions(min_share=min_share, top_variants=top_variants, direction=direction.value)
     with Engine() as engine:
         log = _read(ui, engine, source, opts)
