@@ -6,7 +6,8 @@ Business rules:
   are the only system accounts; likewise customer accounts.
 - Otherwise roles are inferred from activity names (resolve/solved/fixed; close/closed/cancel; reopen;
   survey/CSAT/NPS/feedback; customer follow-up/chase/update from customer; reply/respond/contact customer).
-  For a field-change activity (`Status: Resolved -> Closed`) only the new value counts.
+  For a field-change activity (`Status: Resolved -> Closed`) only the new value counts; another field's edit
+  (`Close code changed`, `Resolution changed`) plays no role.
 - A customer contact is one the customer starts, unprompted: when no name says so, activities done mostly by
   customer accounts count, unless they answer an agent's request: most of them directly follow one agent
   step, and most of that step's occurrences are followed by them (Request Info -> Customer Reply).
@@ -65,6 +66,7 @@ _OTHER_RECORD = (
     r"\b(problem|change|rfc|task|subtask|sub task|child|linked|related|parent|vendor|supplier|purchase order|"
     r"work order|known error)\b"
 )
+_FIELD_EDIT = re.compile(r"\b(changed|cleared|updated|set)$", re.IGNORECASE)
 _TRANSITION = re.compile(r"^(?P<field>[^:]+):\s*(?P<old>.*?)\s*->\s*(?P<new>.*)$")
 
 
@@ -107,6 +109,8 @@ def name_role(activity: str) -> str | None:
     m = _TRANSITION.match(text)
     if m:
         text = m.group("new")
+    elif _FIELD_EDIT.search(text):
+        return None  # "Close code changed", "Resolution changed": a field edited, not the event itself
     low = re.sub(r"[_\-/]+", " ", text.lower())
     low = re.sub(r"\s+", " ", low)
     for role in ("reopen", "survey", "customer_contact", "agent_response", "resolution", "closure"):

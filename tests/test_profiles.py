@@ -325,15 +325,15 @@ def test_servicenow_activities_team_and_owner(engine: Engine) -> None:
     assert case(events, INC_A, "activity") == [
         "Created",
         "Assigned to changed",
-        "Status: 1 -> 2",
+        "Status: New -> In Progress",
         "Assignment group changed",
         "Assigned to changed",
         "Work note added",
         "Assigned to changed",
         "Assignment group changed",
-        "Status: 2 -> 6",
+        "Status: In Progress -> Resolved",
         "Close code changed",
-        "Status: 6 -> 7",
+        "Status: Resolved -> Closed",
     ]
     sd, net = SERVICE_DESK, NETWORK
     assert case(events, INC_A, "team") == [sd, sd, sd, net, net, net, net, sd, sd, sd, sd]
@@ -345,14 +345,14 @@ def test_servicenow_activities_team_and_owner(engine: Engine) -> None:
         "Priority changed",
         "Assignment group changed",
         "Comment added",
-        "Status: 2 -> 3",
-        "Status: 3 -> 2",
-        "Status: 2 -> 6",
+        "Status: In Progress -> On Hold",
+        "Status: On Hold -> In Progress",
+        "Status: In Progress -> Resolved",
     ]
     assert case(events, INC_B, "team") == [HARDWARE] + [NETWORK] * 5
     assert case(events, INC_B, "owner") == [None] * 6
 
-    assert case(events, INC_C, "activity") == ["Created", "Status: 1 -> 8", "Deleted"]
+    assert case(events, INC_C, "activity") == ["Created", "Status: New -> Canceled", "Deleted"]
     assert case(events, INC_C, "team") == [SERVICE_DESK] * 3
 
 
@@ -385,7 +385,7 @@ def test_servicenow_list_export_labels(engine: Engine, tmp_path: Path) -> None:
         ["sc_task", "def", "state", "1", "2", "2024-03-01 08:00:00", "beth.anglin"],
     ]
     log, events = ingest(engine, write_csv(tmp_path / "sn.csv", header, rows), profile="servicenow")
-    assert case(events, "abc", "activity") == ["Status: 1 -> 2"]
+    assert case(events, "abc", "activity") == ["Status: New -> In Progress"]
     assert log.summary.reasons == {"not an incident row (Table name 'sc_task')": 1}
 
 
@@ -483,7 +483,7 @@ def test_jira_component_is_the_group_without_a_team_field(engine: Engine, tmp_pa
     [
         ("salesforce", SF1, ["Working", "Escalated", "Closed"]),
         ("zendesk", "4101", ["open", "pending", "open", "solved", "closed"]),
-        ("servicenow", INC_A, ["2", "6", "7"]),
+        ("servicenow", INC_A, ["In Progress", "Resolved", "Closed"]),
         ("jira", "SUP-101", ["In Progress", "Waiting for customer", "In Progress", "Resolved"]),
     ],
 )
@@ -556,3 +556,20 @@ def test_a_source_column_named_like_a_canonical_one_is_kept_renamed(engine: Engi
     rows = [["X-1", "2024-03-01T09:00:00.000+0100", "Priya Patel", "status", "Open", "Done", "Blue"]]
     _, df = ingest(engine, write_csv(tmp_path / "jira.csv", header, rows), profile="jira")
     assert df["src_Team"].tolist() == ["Blue"] and df["activity"].tolist() == ["Status: Open -> Done"]
+
+
+@pytest.mark.parametrize("name", ["salesforce", "zendesk", "servicenow", "jira"])
+def test_profile_rule_pack_audits_its_fixture(name: str) -> None:
+    """models/<profile>.rules.toml names only activities the profile produces, so it audits the fixture."""
+    from auditor import audit, rules
+
+    root = Path(__file__).resolve().parents[1]
+    pack = rules.load(root / "models" / f"{name}.rules.toml")
+    with Engine() as engine:
+        log = load(FIXTURES / f"{name}.csv", ReadOptions(profile=name, status_new_only=True), engine)
+        ctx = audit.build_context(log, audit.AuditOptions(rules=pack))
+        result = audit.run(log, audit.AuditOptions(rules=pack))
+        resources = set(log.table.resource.execute().dropna())
+    assert ctx.roles.of("closure") == pack.roles["closure"]
+    assert set(ctx.roles.accounts.system) <= resources
+    assert result.log["cases"] > 0

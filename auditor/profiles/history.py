@@ -93,6 +93,9 @@ class ChangeHistory:
     creation_types: tuple[str, ...] = ()
     activities: Mapping[str, str] = dataclasses.field(default_factory=dict)  # field → fixed activity name
     mirrors: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # The vendor's out-of-the-box codes of status values and their labels (ServiceNow state 6 = Resolved):
+    # activities name the label, so a person and the role inference can read them; other codes stay.
+    status_labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
     scope: Scope | None = None
     prepare: Hook | None = None  # vendor-specific step: may set TWIN, NEW_IS_GROUP, OLD_IS_GROUP
 
@@ -340,7 +343,10 @@ def convert(table: ir.Table, options: ReadOptions, source: str, spec: ChangeHist
         (~t.__h_valid, ibis.null("string")),
         (t[CREATION], "Created"),
         (t[FIXED].notnull(), t[FIXED]),
-        (t.__h_role == "status", status_activity(t[OLD], t[NEW], options.status_new_only)),
+        (
+            t.__h_role == "status",
+            status_activity(_label(t[OLD], spec), _label(t[NEW], spec), options.status_new_only),
+        ),
         else_=humanize(t[F]) + " changed",
     )
     return finish(t.mutate(**{ACTIVITY: activity}), table, profile=spec.profile, source=source)
@@ -405,6 +411,12 @@ def _carry(t: ir.Table) -> ir.Table:
         __h_team=ibis.ifelse(team == "", ibis.null("string"), team),
         __h_owner=ibis.ifelse(owner == "", ibis.null("string"), owner),
     )
+
+
+def _label(value: ir.StringValue, spec: ChangeHistory) -> ir.StringValue:
+    if not spec.status_labels:
+        return value
+    return value.substitute(dict(spec.status_labels), else_=value)  # type: ignore[no-any-return]
 
 
 def status_activity(old: ir.StringValue, new: ir.StringValue, new_only: bool) -> ir.StringValue:

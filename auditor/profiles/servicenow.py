@@ -5,8 +5,10 @@ Vendor facts this profile relies on:
   with the table named in the reason (never dropped silently). An export without `tablename` is taken to
   be incident rows only.
 - `documentkey` is the incident's sys_id; `sys_created_on` is UTC; `user` is the changer's user name.
-- `state` is the status (its values are the state codes, e.g. 1 New, 2 In Progress, 6 Resolved, 7 Closed
-  out of the box, kept as they are). Incidents also carry the legacy `incident_state`, written at the
+- `state` is the status; its values are codes. The out-of-the-box incident states (1 New, 2 In Progress,
+  3 On Hold, 6 Resolved, 7 Closed, 8 Canceled) are named by their labels in the activities, so people and
+  the role inference can read them; an instance's own codes stay as they are (the raw values stay in the
+  old/new value columns). Incidents also carry the legacy `incident_state`, written at the
   same moment: that row is the twin of the `state` row (unverified; a lone `incident_state` row counts as
   a status change). `assignment_group` is the group, `assigned_to` the owner; reference values are
   sys_ids, kept as they are.
@@ -39,6 +41,8 @@ SPEC = h.ChangeHistory(
     creation_first_empty_old=True,
     status_fields=("state",),
     mirrors={"incident_state": "state"},
+    # The incident table's out-of-the-box state choices; an instance's own codes stay as they are.
+    status_labels={"1": "New", "2": "In Progress", "3": "On Hold", "6": "Resolved", "7": "Closed", "8": "Canceled"},
     group_fields=(("assignment_group",),),
     owner_fields=("assigned_to",),
     activities={
