@@ -416,7 +416,7 @@ def _carry(t: ir.Table) -> ir.Table:
 def _label(value: ir.StringValue, spec: ChangeHistory) -> ir.StringValue:
     if not spec.status_labels:
         return value
-    return value.substitute(dict(spec.status_labels), else_=value)  # type: ignore[no-any-return]
+    return value.substitute(dict(spec.status_labels), else_=value)
 
 
 def status_activity(old: ir.StringValue, new: ir.StringValue, new_only: bool) -> ir.StringValue:
