@@ -7,6 +7,8 @@ so `auditor stats x.csv --format json > stats.json` stays clean.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 import sys
@@ -64,8 +66,46 @@ StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit 2 when any row w
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr (errors still print).")]
 
 
-def _options(**kw: Any) -> ReadOptions:
-    return ReadOptions(**{k: v for k, v in kw.items() if v is not None})
+READ_DEFAULT = ReadOptions()
+_READ_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
+    ("case", CaseOpt, None),
+    ("activity", ActivityOpt, None),
+    ("timestamp", TimestampOpt, None),
+    ("resource", ResourceOpt, None),
+    ("team", TeamOpt, None),
+    ("sep", SepOpt, None),
+    ("encoding", EncodingOpt, None),
+    ("timestamp_format", TsFormatOpt, None),
+    ("timezone", TimezoneOpt, "UTC"),
+    ("profile", ProfileOpt, None),
+    ("status_new_only", StatusNewOpt, False),
+    ("strict", StrictOpt, False),
+)
+
+
+def reads_log(fn: F) -> F:
+    """Gives a command the contract's mapping options (one definition for every command that reads SOURCE)
+    and hands it a ReadOptions as `opts`. The options appear before --quiet in --help."""
+    sig = inspect.signature(fn, eval_str=True)
+    own = [p for p in sig.parameters.values() if p.name != "opts"]
+    mapping = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+        for name, annotation, default in _READ_OPTIONS
+    ]
+    at = next((i for i, p in enumerate(own) if p.name == "quiet"), len(own))
+    params = [
+        p.replace(kind=inspect.Parameter.KEYWORD_ONLY) if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD else p
+        for p in [*own[:at], *mapping, *own[at:]]
+    ]
+
+    @functools.wraps(fn)
+    def wrapper(**kwargs: Any) -> Any:
+        given = {name: kwargs.pop(name) for name, _, _ in _READ_OPTIONS}
+        return fn(**kwargs, opts=ReadOptions(**{k: v for k, v in given.items() if v is not None}))
+
+    wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params} | {"return": sig.return_annotation}
+    return wrapper  # type: ignore[return-value]
 
 
 class Ui:
@@ -135,8 +175,6 @@ def _report_ingest(ui: Ui, s: IngestSummary, out: Path, rejected: Path | None) -
 
 def _guard(fn: F) -> F:
     """Turns the project's errors into one line and exit 2; an unexpected error into one line and exit 3."""
-    import functools
-
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -159,21 +197,11 @@ def _guard(fn: F) -> F:
 
 @app.command()
 @_guard
+@reads_log
 def ingest(
     source: Source,
     output: Annotated[Path, typer.Option("--output", "-o", help="The canonical log to write (.parquet).", show_default=False)],
-    case: CaseOpt = None,
-    activity: ActivityOpt = None,
-    timestamp: TimestampOpt = None,
-    resource: ResourceOpt = None,
-    team: TeamOpt = None,
-    sep: SepOpt = None,
-    encoding: EncodingOpt = None,
-    timestamp_format: TsFormatOpt = None,
-    timezone: TimezoneOpt = "UTC",
-    profile: ProfileOpt = None,
-    status_new_only: StatusNewOpt = False,
-    strict: StrictOpt = False,
+    opts: ReadOptions = READ_DEFAULT,
     quiet: QuietOpt = False,
 ) -> None:
     """Validate SOURCE and write the canonical log as Parquet.
@@ -182,11 +210,6 @@ def ingest(
     are dropped and counted. The summary states: rows read = accepted + rejected + duplicates.
     """
     ui = Ui(quiet)
-    opts = _options(
-        case=case, activity=activity, timestamp=timestamp, resource=resource, team=team, sep=sep,
-        encoding=encoding, timestamp_format=timestamp_format, timezone=timezone, profile=profile,
-        status_new_only=status_new_only, strict=strict,
-    )
     check_output(output)
     with Engine() as engine:
         log = _read(ui, engine, source, opts)
@@ -197,33 +220,18 @@ def ingest(
 
 @app.command()
 @_guard
+@reads_log
 def stats(
     source: Source,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="table for a person, json for scripts.")] = OutputFormat.table,
     top: Annotated[int, typer.Option("--top", min=1, help="How many activities and variants to list.")] = 10,
-    case: CaseOpt = None,
-    activity: ActivityOpt = None,
-    timestamp: TimestampOpt = None,
-    resource: ResourceOpt = None,
-    team: TeamOpt = None,
-    sep: SepOpt = None,
-    encoding: EncodingOpt = None,
-    timestamp_format: TsFormatOpt = None,
-    timezone: TimezoneOpt = "UTC",
-    profile: ProfileOpt = None,
-    status_new_only: StatusNewOpt = False,
-    strict: StrictOpt = False,
+    opts: ReadOptions = READ_DEFAULT,
     quiet: QuietOpt = False,
 ) -> None:
     """Events, cases, activities, date range, events per case, top activities and top variants."""
     from auditor.stats import compute
 
     ui = Ui(quiet)
-    opts = _options(
-        case=case, activity=activity, timestamp=timestamp, resource=resource, team=team, sep=sep,
-        encoding=encoding, timestamp_format=timestamp_format, timezone=timezone, profile=profile,
-        status_new_only=status_new_only, strict=strict,
-    )
     with Engine() as engine:
         log = _read(ui, engine, source, opts)
         s = log.summary
@@ -329,6 +337,7 @@ def _audit(
 
 @app.command()
 @_guard
+@reads_log
 def audit(
     source: Source,
     rules_file: RulesOpt = None,
@@ -337,18 +346,7 @@ def audit(
     fail_on: Annotated[Severity | None, typer.Option("--fail-on", help="Exit 1 when a finding reaches this severity.", show_default=False)] = None,
     working_hours: WorkingHoursOpt = None,
     model: ModelOpt = None,
-    case: CaseOpt = None,
-    activity: ActivityOpt = None,
-    timestamp: TimestampOpt = None,
-    resource: ResourceOpt = None,
-    team: TeamOpt = None,
-    sep: SepOpt = None,
-    encoding: EncodingOpt = None,
-    timestamp_format: TsFormatOpt = None,
-    timezone: TimezoneOpt = "UTC",
-    profile: ProfileOpt = None,
-    status_new_only: StatusNewOpt = False,
-    strict: StrictOpt = False,
+    opts: ReadOptions = READ_DEFAULT,
     quiet: QuietOpt = False,
 ) -> None:
     """Run every detector and list the findings, ranked by what they cost."""
@@ -356,11 +354,6 @@ def audit(
     from auditor.render.markdown import findings_markdown
 
     ui = Ui(quiet)
-    opts = _options(
-        case=case, activity=activity, timestamp=timestamp, resource=resource, team=team, sep=sep,
-        encoding=encoding, timestamp_format=timestamp_format, timezone=timezone, profile=profile,
-        status_new_only=status_new_only, strict=strict,
-    )
     with Engine() as engine:
         result = _audit(ui, engine, source, opts, rules_file, working_hours, model)
     data = result.to_json()
@@ -422,21 +415,11 @@ app.add_typer(rules_app, name="rules")
 
 @rules_app.command("suggest")
 @_guard
+@reads_log
 def rules_suggest(
     source: Source,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the pack to this file instead of stdout.", show_default=False)] = None,
-    case: CaseOpt = None,
-    activity: ActivityOpt = None,
-    timestamp: TimestampOpt = None,
-    resource: ResourceOpt = None,
-    team: TeamOpt = None,
-    sep: SepOpt = None,
-    encoding: EncodingOpt = None,
-    timestamp_format: TsFormatOpt = None,
-    timezone: TimezoneOpt = "UTC",
-    profile: ProfileOpt = None,
-    status_new_only: StatusNewOpt = False,
-    strict: StrictOpt = False,
+    opts: ReadOptions = READ_DEFAULT,
     quiet: QuietOpt = False,
 ) -> None:
     """Print the rule pack auditor infers from SOURCE, with a comment per line saying why."""
@@ -445,11 +428,6 @@ def rules_suggest(
     from auditor.suggest import suggest
 
     ui = Ui(quiet)
-    opts = _options(
-        case=case, activity=activity, timestamp=timestamp, resource=resource, team=team, sep=sep,
-        encoding=encoding, timestamp_format=timestamp_format, timezone=timezone, profile=profile,
-        status_new_only=status_new_only, strict=strict,
-    )
     with Engine() as engine:
         log = _read(ui, engine, source, opts)
         text = suggest(infer(log.table, RulePack()), source.name)
@@ -467,6 +445,7 @@ class Direction(StrEnum):
 
 @app.command()
 @_guard
+@reads_log
 def graph(
     source: Source,
     output: Annotated[Path, typer.Option("--output", "-o", help="The map: .svg, .png, .pdf, .dot, or the graph as data, .json or .csv (edges; the nodes go beside it as <stem>.nodes.csv). The suffix picks the format.", show_default=False)],
@@ -478,18 +457,7 @@ def graph(
     no_findings: Annotated[bool, typer.Option("--no-findings", help="Draw the plain map, without running the audit.")] = False,
     working_hours: WorkingHoursOpt = None,
     model: ModelOpt = None,
-    case: CaseOpt = None,
-    activity: ActivityOpt = None,
-    timestamp: TimestampOpt = None,
-    resource: ResourceOpt = None,
-    team: TeamOpt = None,
-    sep: SepOpt = None,
-    encoding: EncodingOpt = None,
-    timestamp_format: TsFormatOpt = None,
-    timezone: TimezoneOpt = "UTC",
-    profile: ProfileOpt = None,
-    status_new_only: StatusNewOpt = False,
-    strict: StrictOpt = False,
+    opts: ReadOptions = READ_DEFAULT,
     quiet: QuietOpt = False,
 ) -> None:
     """Draw the process map: the directly-follows graph with case counts and waiting times.
@@ -503,18 +471,13 @@ def graph(
     from auditor import processmap
 
     ui = Ui(quiet)
-    opts = _options(
-        case=case, activity=activity, timestamp=timestamp, resource=resource, team=team, sep=sep,
-        encoding=encoding, timestamp_format=timestamp_format, timezone=timezone, profile=profile,
-        status_new_only=status_new_only, strict=strict,
-    )
     # Before reading a large log: a wrong suffix, a missing `dot` or a bad findings file fail at once.
     processmap.check_output(output)
     if findings_file is not None and (rules_file is not None or no_findings):
         raise UsageError("--findings draws a saved audit: it does not go with --rules or --no-findings")
     findings = processmap.load_findings(findings_file) if findings_file is not None else []
     audit_opts = (
-        None if (findings_file is not None or no_findings) else _audit_options(rules_file, working_hours, timezone, model)
+        None if (findings_file is not None or no_findings) else _audit_options(rules_file, working_hours, opts.timezone, model)
     )
     map_opts = processmap.MapOptions(min_share=min_share, top_variants=top_variants, direction=direction.value)
     with Engine() as engine:
@@ -542,6 +505,7 @@ class MinerChoice(StrEnum):
 
 @app.command()
 @_guard
+@reads_log
 def discover(
     source: Source,
     output: Annotated[Path, typer.Option("--output", "-o", help="The directory to write model.bpmn, model.pnml, the pictures and model.json into (created when missing).", show_default=False)],
@@ -552,18 +516,7 @@ def discover(
     coverage: Annotated[float, typer.Option("--coverage", help="Discover from the most frequent variants until this share of cases is covered (1 = all).")] = 1.0,
     max_variants: Annotated[int, typer.Option("--max-variants", help="At most this many variants (the most frequent) go into the miner; the output says which share of cases they cover.")] = 1000,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="json also prints model.json on stdout.")] = OutputFormat.table,
-    case: CaseOpt = None,
-    activity: ActivityOpt = None,
-    timestamp: TimestampOpt = None,
-    resource: ResourceOpt = None,
-    team: TeamOpt = None,
-    sep: SepOpt = None,
-    encoding: EncodingOpt = None,
-    timestamp_format: TsFormatOpt = None,
-    timezone: TimezoneOpt = "UTC",
-    profile: ProfileOpt = None,
-    status_new_only: StatusNewOpt = False,
-    strict: StrictOpt = False,
+    opts: ReadOptions = READ_DEFAULT,
     quiet: QuietOpt = False,
 ) -> None:
     """Discover the process model from the log's variants and write it as BPMN, PNML and pictures.
@@ -574,11 +527,6 @@ def discover(
     from auditor import discovery
 
     ui = Ui(quiet)
-    opts = _options(
-        case=case, activity=activity, timestamp=timestamp, resource=resource, team=team, sep=sep,
-        encoding=encoding, timestamp_format=timestamp_format, timezone=timezone, profile=profile,
-        status_new_only=status_new_only, strict=strict,
-    )
     # Before reading a large log: bad options fail at once.
     wanted = discovery.parse_formats(formats)
     settings = discovery.DiscoveryOptions(
@@ -601,33 +549,18 @@ def discover(
 
 @app.command()
 @_guard
+@reads_log
 def variants(
     source: Source,
     top: Annotated[int, typer.Option("--top", min=1, help="How many variants to list, the most frequent first.")] = 20,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="table for a person, json for scripts.")] = OutputFormat.table,
-    case: CaseOpt = None,
-    activity: ActivityOpt = None,
-    timestamp: TimestampOpt = None,
-    resource: ResourceOpt = None,
-    team: TeamOpt = None,
-    sep: SepOpt = None,
-    encoding: EncodingOpt = None,
-    timestamp_format: TsFormatOpt = None,
-    timezone: TimezoneOpt = "UTC",
-    profile: ProfileOpt = None,
-    status_new_only: StatusNewOpt = False,
-    strict: StrictOpt = False,
+    opts: ReadOptions = READ_DEFAULT,
     quiet: QuietOpt = False,
 ) -> None:
     """List the variants (distinct activity sequences) with their cases, share and median throughput time."""
     from auditor import variants as variant_stats
 
     ui = Ui(quiet)
-    opts = _options(
-        case=case, activity=activity, timestamp=timestamp, resource=resource, team=team, sep=sep,
-        encoding=encoding, timestamp_format=timestamp_format, timezone=timezone, profile=profile,
-        status_new_only=status_new_only, strict=strict,
-    )
     with Engine() as engine:
         log = _read(ui, engine, source, opts)
         with ui.progress("computing variants"):
@@ -683,6 +616,7 @@ def _print_variants(out: Console, data: dict[str, Any]) -> None:
 
 @app.command()
 @_guard
+@reads_log
 def conform(
     source: Source,
     model: Annotated[Path, typer.Option("--model", "-m", help="The reference model: BPMN 2.0 XML (.bpmn) or PNML (.pnml).", show_default=False)],
@@ -690,18 +624,7 @@ def conform(
     top: Annotated[int, typer.Option("--top", min=1, help="How many of the most deviating variants to list.")] = 10,
     cases_out: Annotated[Path | None, typer.Option("--cases-out", help="Write one row per case (case_id, variant_rank, fitness, conforms, conforms_so_far) to this .csv file.", show_default=False)] = None,
     align_max: Annotated[int, typer.Option("--align-max", min=0, help="Align at most this many deviating variants (most cases first) to tell skipped from inserted activities.")] = 500,
-    case: CaseOpt = None,
-    activity: ActivityOpt = None,
-    timestamp: TimestampOpt = None,
-    resource: ResourceOpt = None,
-    team: TeamOpt = None,
-    sep: SepOpt = None,
-    encoding: EncodingOpt = None,
-    timestamp_format: TsFormatOpt = None,
-    timezone: TimezoneOpt = "UTC",
-    profile: ProfileOpt = None,
-    status_new_only: StatusNewOpt = False,
-    strict: StrictOpt = False,
+    opts: ReadOptions = READ_DEFAULT,
     quiet: QuietOpt = False,
 ) -> None:
     """Replay the log on a reference model: fitness, skipped and inserted activities, deviating variants.
@@ -712,11 +635,6 @@ def conform(
     from auditor import conformance
 
     ui = Ui(quiet)
-    opts = _options(
-        case=case, activity=activity, timestamp=timestamp, resource=resource, team=team, sep=sep,
-        encoding=encoding, timestamp_format=timestamp_format, timezone=timezone, profile=profile,
-        status_new_only=status_new_only, strict=strict,
-    )
     if cases_out is not None and cases_out.suffix.lower() != ".csv":
         raise UsageError(f"{cases_out}: --cases-out must name a .csv file")
     # Before reading a large log: an unreadable model fails at once.
