@@ -35,7 +35,7 @@ import pandas as pd
 from auditor.audit import AuditContext
 from auditor.findings import Finding
 
-LOOKBACK = 8
+LOOKBACK = 4  # candidate triggers: the activities among the 4 events before the step
 MIN_EVENTS = 20
 MIN_SHARE = 0.5
 MAX_SPREAD = 0.02
@@ -167,16 +167,32 @@ def _timers(ctx: AuditContext, activities: list[str]) -> dict[str, dict[str, Any
     if not activities:
         return {}
     e = ctx.events
-    b = e.filter(e.activity.isin(activities)).select(
-        b_case=e.case_id, b_pos=e.pos, b_act=e.activity, b_ts=e.timestamp
-    )
-    a = e.select(a_case=e.case_id, a_pos=e.pos, a_act=e.activity, a_ts=e.timestamp)
-    j = b.join(a, [b.b_case == a.a_case, a.a_pos < b.b_pos, a.a_pos >= b.b_pos - LOOKBACK])
-    j = j.filter(j.a_act != j.b_act)
-    # The most recent occurrence of each candidate trigger before the step.
-    latest = j.group_by(["b_case", "b_pos", "b_act", "a_act"]).aggregate(b_ts=j.b_ts.max(), a_ts=j.a_ts.max())
-    d = latest.mutate(delay=latest.b_ts.epoch_seconds() - latest.a_ts.epoch_seconds())
-    d = ctx.log.engine.materialize(d, "timer_delays")
+    # The LOOKBACK events before each event, by window lags (no self-join). A lag is a candidate trigger
+    # when it is the most recent occurrence of its activity, i.e. no nearer lag has the same activity.
+    w = ibis.window(group_by="case_id", order_by=["timestamp", "seq"])
+    lags = {f"a{k}": e.activity.lag(k).over(w) for k in range(1, LOOKBACK + 1)}
+    lags |= {f"t{k}": e.timestamp.lag(k).over(w) for k in range(1, LOOKBACK + 1)}
+    lagged = e.mutate(**lags)
+    lagged = lagged.filter(lagged.activity.isin(activities))
+    parts = []
+    for k in range(1, LOOKBACK + 1):
+        a_k = lagged[f"a{k}"]
+        newest = a_k.notnull() & (a_k != lagged.activity)
+        for j in range(1, k):
+            newest = newest & (a_k != lagged[f"a{j}"]).fill_null(True)
+        part = lagged.filter(newest)
+        parts.append(
+            part.select(
+                b_act=part.activity,
+                a_act=part[f"a{k}"],
+                delay=part.timestamp.epoch_seconds() - part[f"t{k}"].epoch_seconds(),
+            )
+        )
+    d = parts[0]
+    for part in parts[1:]:
+        d = d.union(part, distinct=False)
+    # Not materialised: one row per event and candidate is the largest table of the audit; the two small
+    # aggregations below each read it.
     steps = e.filter(e.activity.isin(activities))
     n_b = steps.group_by("activity").aggregate(n_b=steps.count())
     stats = d.group_by(["b_act", "a_act"]).aggregate(
