@@ -215,16 +215,24 @@ def _build(
     say("removing duplicates")
     # Exact duplicates: every source field equal; the first in source order is kept. A hash of the fields
     # finds the few candidate groups cheaply; only those are compared field by field.
-    hashed = raw.mutate(__hash=ibis.struct({c: raw[c] for c in source_cols}).hash())
-    shared_hash = hashed.group_by("__hash").aggregate(__n=hashed.count())
-    shared_hash = shared_hash.filter(shared_hash.__n > 1).select("__hash")
-    candidates = hashed.semi_join(shared_hash, "__hash").anti_join(bad, ROW)
-    rank = ibis.row_number().over(group_by=[candidates[c] for c in source_cols], order_by=candidates[ROW])
-    ranked = candidates.mutate(__rank=rank)
-    dup_rows = engine.materialize(ranked.filter(ranked.__rank > 0).select(ROW), "dups")
-    duplicates = int(dup_rows.count().execute())
+    row_hash = ibis.struct({c: raw[c] for c in source_cols}).hash()
+    # An exact, cheap pre-check: when no two rows share a hash, no two rows are equal, and the
+    # field-by-field search (which reads the table a second time) is skipped.
+    distinct_hashes = int(raw.aggregate(n=row_hash.nunique()).execute()["n"].iloc[0])
+    if distinct_hashes == rows_read - len(rejects.rows):
+        duplicates = 0
+        dup_rows = None
+    else:
+        hashed = raw.mutate(__hash=row_hash)
+        shared_hash = hashed.group_by("__hash").aggregate(__n=hashed.count())
+        shared_hash = shared_hash.filter(shared_hash.__n > 1).select("__hash")
+        candidates = hashed.semi_join(shared_hash, "__hash").anti_join(bad, ROW)
+        rank = ibis.row_number().over(group_by=[candidates[c] for c in source_cols], order_by=candidates[ROW])
+        ranked = candidates.mutate(__rank=rank)
+        dup_rows = engine.materialize(ranked.filter(ranked.__rank > 0).select(ROW), "dups")
+        duplicates = int(dup_rows.count().execute())
     kept = raw.anti_join(bad, ROW) if int(bad.count().execute()) else raw
-    kept = kept.anti_join(dup_rows, ROW) if duplicates else kept
+    kept = kept.anti_join(dup_rows, ROW) if dup_rows is not None and duplicates else kept
     events = kept.select(
         case_id=case,
         activity=act,
