@@ -63,6 +63,31 @@ class AuditContext:
     notes: list[str] = field(default_factory=list)  # what detectors could not judge, and why
     process_changes: list[dict[str, Any]] = field(default_factory=list)  # activities that stopped or began
 
+    def finding(
+        self,
+        *,
+        kind: str,
+        title: str,
+        activities: list[str],
+        case_ids: list[str],
+        evidence: dict[str, Any],
+        cost: Cost | None = None,
+        customer_facing: bool = True,
+    ) -> Finding:
+        """A finding of this log: its cost (the shared method unless a detector measures its own) and its
+        severity follow from its cases, the same way for every detector."""
+        cost = cost if cost is not None else self.cost_of(case_ids)
+        return Finding(
+            kind=kind,
+            title=title,
+            activities=activities,
+            case_ids=case_ids,
+            total_cases=self.total_cases,
+            severity=self.severity(len(set(case_ids)), cost, customer_facing=customer_facing),
+            evidence=evidence,
+            cost=cost,
+        )
+
     def severity(self, cases: int, cost: Cost | None, *, customer_facing: bool = True) -> str:
         share = cases / self.total_cases if self.total_cases else 0.0
         hours = cost.hours_total if cost else None

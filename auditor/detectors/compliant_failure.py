@@ -129,13 +129,11 @@ def detect(ctx: AuditContext) -> list[Finding]:
     cost = ctx.cost_of(case_ids)
     n = len(case_ids)
     return [
-        Finding(
+        ctx.finding(
             kind="compliant_failure",
             title=f"{n:,} cases followed the process and were resolved, yet failed the customer",
             activities=sorted(ctx.roles.resolution_or_closure),
             case_ids=case_ids,
-            total_cases=ctx.total_cases,
-            severity=ctx.severity(n, cost),
             evidence=evidence,
             cost=cost,
         )

@@ -69,13 +69,11 @@ def detect(ctx: AuditContext) -> list[Finding]:
     cost = ctx.cost_of(case_ids)
     n = len(case_ids)
     return [
-        Finding(
+        ctx.finding(
             kind="customer_chasing",
             title=f"Customers chase {n:,} case{'s' if n != 1 else ''}: {threshold}+ contacts before resolving",
             activities=activities,
             case_ids=case_ids,
-            total_cases=ctx.total_cases,
-            severity=ctx.severity(n, cost),
             evidence=evidence,
             cost=cost,
         )

@@ -81,18 +81,15 @@ def _declared(ctx: AuditContext) -> list[Finding]:
         if not case_ids:
             continue
         n = int(e.filter(e.activity == act).count().execute())
-        cost = ctx.cost_of(case_ids)
         out.append(
-            Finding(
+            ctx.finding(
                 kind="legacy_step",
                 title=f"{act} is a known legacy step, still done {n:,} times",
                 activities=[act],
                 case_ids=case_ids,
-                total_cases=ctx.total_cases,
-                severity=ctx.severity(len(case_ids), cost, customer_facing=False),
+                customer_facing=False,
                 evidence={"mechanism": "declared", "events": n, "source": "rule pack [tools] legacy",
                           "waste": "over-processing"},
-                cost=cost,
             )
         )
     return out
@@ -189,9 +186,8 @@ def _orphaned(ctx: AuditContext, gap: timedelta, exclude: set[str]) -> list[Find
         case_ids = best.pop("case_ids")
         names = [c.get("activity") or c.get("resource") for c in info["consumers"]]
         cut = pd.Timestamp(best["cutover"]).to_pydatetime()
-        cost = ctx.cost_of(case_ids)
         findings.append(
-            Finding(
+            ctx.finding(
                 kind="legacy_step",
                 title=(
                     f"{act} goes on after its consumer {' / '.join(names)} stopped "
@@ -199,8 +195,7 @@ def _orphaned(ctx: AuditContext, gap: timedelta, exclude: set[str]) -> list[Find
                 ),
                 activities=[act],
                 case_ids=case_ids,
-                total_cases=ctx.total_cases,
-                severity=ctx.severity(len(case_ids), cost, customer_facing=False),
+                customer_facing=False,
                 evidence={
                     "mechanism": "orphaned",
                     "consumers": info["consumers"],
@@ -208,7 +203,6 @@ def _orphaned(ctx: AuditContext, gap: timedelta, exclude: set[str]) -> list[Find
                     **{k: v for k, v in best.items() if k != "cutover"},
                     "waste": "over-processing",
                 },
-                cost=cost,
             )
         )
     return findings
@@ -330,15 +324,13 @@ def _vestigial(ctx: AuditContext, exclude: set[str]) -> list[Finding]:
             continue
         act = r["activity"]
         case_ids = r["case_ids"]
-        cost = ctx.cost_of(case_ids)
         findings.append(
-            Finding(
+            ctx.finding(
                 kind="legacy_step",
                 title=f"{act} changes no outcome in {len(case_ids):,} cases, yet takes {r['own_wait_min']:.0f} min each",
                 activities=[act],
                 case_ids=case_ids,
-                total_cases=ctx.total_cases,
-                severity=ctx.severity(len(case_ids), cost, customer_facing=False),
+                customer_facing=False,
                 evidence={
                     "mechanism": "vestigial",
                     "own_wait_minutes_median": round(r["own_wait_min"], 2),
@@ -353,7 +345,6 @@ def _vestigial(ctx: AuditContext, exclude: set[str]) -> list[Finding]:
                     },
                     "waste": "over-processing",
                 },
-                cost=cost,
             )
         )
     return findings

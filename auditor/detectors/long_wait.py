@@ -269,17 +269,13 @@ def _edge_waits(ctx: AuditContext, waits: ir.Table, limit: float, rule: dict[str
         }
         if "bmedian" in stats.columns:
             evidence["median_business_hours"] = _num(row.bmedian)
-        cost = ctx.cost_of(ids)
         findings.append(
-            Finding(
+            ctx.finding(
                 kind="long_wait",
                 title=f"Cases wait {_dur(float(row.median))} (median) from {a} to {b}",
                 activities=[a, b],
                 case_ids=ids,
-                total_cases=ctx.total_cases,
-                severity=ctx.severity(len(ids), cost),
                 evidence=evidence,
-                cost=cost,
             )
         )
     return findings
@@ -339,17 +335,13 @@ def _parking_waits(
         }
         if "bmedian" in stats.columns:
             evidence["median_business_hours"] = _num(row.bmedian)
-        cost = ctx.cost_of(ids)
         findings.append(
-            Finding(
+            ctx.finding(
                 kind="long_wait",
                 title=f"Cases sit parked in {label} for {_dur(float(row.median))} (median)",
                 activities=rec.activities(label),
                 case_ids=ids,
-                total_cases=ctx.total_cases,
-                severity=ctx.severity(len(ids), cost),
                 evidence=evidence,
-                cost=cost,
             )
         )
     return findings
@@ -417,9 +409,8 @@ def _abuse(
             "edges": exits.get(label, []),
             "waste": "waiting",
         }
-        cost = ctx.cost_of(ids)
         findings.append(
-            Finding(
+            ctx.finding(
                 kind="long_wait",
                 title=(
                     f"{label} pauses the SLA clock without the customer in {len(ids):,} cases"
@@ -428,10 +419,7 @@ def _abuse(
                 ),
                 activities=rec.activities(label),
                 case_ids=ids,
-                total_cases=ctx.total_cases,
-                severity=ctx.severity(len(ids), cost),
                 evidence=evidence,
-                cost=cost,
             )
         )
     findings += _owner_outliers(ctx, spells, times, scores)
@@ -496,17 +484,13 @@ def _owner_outliers(
             **_customer_vs_sla(times, ids),
             "waste": "waiting",
         }
-        cost = ctx.cost_of(ids)
         findings.append(
-            Finding(
+            ctx.finding(
                 kind="long_wait",
                 title=f"{owner} keeps cases parked far longer than peers ({float(row.share):.1%} of their cases' time)",
                 activities=acts,
                 case_ids=ids,
-                total_cases=ctx.total_cases,
-                severity=ctx.severity(len(ids), cost),
                 evidence=evidence,
-                cost=cost,
             )
         )
     return findings

@@ -82,13 +82,11 @@ def _check(ctx: AuditContext, rule: OrderRule) -> Finding | None:
     }
     a, b = " / ".join(rule.before), " / ".join(rule.after)
     n = len(case_ids)
-    return Finding(
+    return ctx.finding(
         kind="order_violation",
         title=f"{b} happens before {a} in {n:,} case{'s' if n != 1 else ''}",
         activities=[*rule.before, *rule.after],
         case_ids=case_ids,
-        total_cases=ctx.total_cases,
-        severity=ctx.severity(n, cost),
         evidence=evidence,
         cost=cost,
     )

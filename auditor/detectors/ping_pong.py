@@ -72,8 +72,7 @@ def _fold_minor(ctx: AuditContext, pairs: list[Finding], level: str) -> list[Fin
         for a in f.activities:
             acts[a] = acts.get(a, 0) + f.cases
     listed = sorted(minor, key=lambda f: (-f.cases, f.title))
-    cost = ctx.cost_of(case_ids)
-    folded = Finding(
+    folded = ctx.finding(
         kind="ping_pong",
         title=(
             f"{len(minor):,} more {'team' if level == 'team' else 'people'} pairs hand work back and forth in "
@@ -81,8 +80,6 @@ def _fold_minor(ctx: AuditContext, pairs: list[Finding], level: str) -> list[Fin
         ),
         activities=sorted(acts, key=lambda a: (-acts[a], a))[:5],
         case_ids=case_ids,
-        total_cases=ctx.total_cases,
-        severity=ctx.severity(len(case_ids), cost),
         evidence={
             "level": level,
             "pairs": [
@@ -93,7 +90,6 @@ def _fold_minor(ctx: AuditContext, pairs: list[Finding], level: str) -> list[Fin
             "edges": [e for f in listed[:3] for e in f.evidence.get("edges", [])],
             "waste": "transport",
         },
-        cost=cost,
     )
     return [*major, folded]
 
@@ -189,19 +185,15 @@ def _level(ctx: AuditContext, level: str) -> list[Finding]:
             "waste": "transport",
         }
         mine_acts = _of(acts, a, b).sort_values(["n", "p_act"], ascending=[False, True])
-        cost = ctx.cost_of(case_ids)
         n = len(case_ids)
         findings.append(
-            Finding(
+            ctx.finding(
                 kind="ping_pong",
                 title=f"{first} and {second} hand work back and forth in {_n(n, 'case')} "
                 f"({_n(direct + indirect, 'round trip')}, {level} level)",
                 activities=[str(x) for x in mine_acts["p_act"]],
                 case_ids=case_ids,
-                total_cases=ctx.total_cases,
-                severity=ctx.severity(n, cost),
                 evidence=evidence,
-                cost=cost,
             )
         )
     return findings

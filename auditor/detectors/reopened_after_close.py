@@ -148,14 +148,12 @@ def detect(ctx: AuditContext) -> list[Finding]:
     by_customer = reopened_by["customer"]
     who = f", {by_customer:,} reopened by the customer" if by_customer else ""
     return [
-        Finding(
+        ctx.finding(
             kind="reopened_after_close",
             title=f"{n:,} {'case comes' if n == 1 else 'cases come'} back after closure "
             f"(median {float(row['median']):.1f} h later{who})",
             activities=[str(a) for a in acts["r_act"]],
             case_ids=case_ids,
-            total_cases=ctx.total_cases,
-            severity=ctx.severity(n, cost),
             evidence=evidence,
             cost=cost,
         )

@@ -77,17 +77,13 @@ def detect(ctx: AuditContext) -> list[Finding]:
             "edges": edges,
             "waste": "defects",
         }
-        cost = ctx.cost_of(case_ids)
         findings.append(
-            Finding(
+            ctx.finding(
                 kind="rework_loop",
                 title=f"{act} is done again in {len(case_ids):,} cases ({extra:,} extra times)",
                 activities=[act],
                 case_ids=case_ids,
-                total_cases=ctx.total_cases,
-                severity=ctx.severity(len(case_ids), cost),
                 evidence=evidence,
-                cost=cost,
             )
         )
     findings.extend(_loops(ctx))
@@ -133,17 +129,13 @@ def _loops(ctx: AuditContext) -> list[Finding]:
         path = [*cycle, cycle[0]]
         edges = [{"source": a, "target": b, "cases": len(cases)} for a, b in itertools.pairwise(path)]
         case_ids = sorted(cases)
-        cost = ctx.cost_of(case_ids)
         findings.append(
-            Finding(
+            ctx.finding(
                 kind="rework_loop",
                 title=f"Loop {' → '.join(path)} in {len(case_ids):,} cases",
                 activities=list(cycle),
                 case_ids=case_ids,
-                total_cases=ctx.total_cases,
-                severity=ctx.severity(len(case_ids), cost),
                 evidence={"loop": path, "steps": len(cycle), "edges": edges, "waste": "defects"},
-                cost=cost,
             )
         )
     return findings

@@ -72,13 +72,11 @@ def detect(ctx: AuditContext) -> list[Finding]:
     )
     n = len(case_ids)
     return [
-        Finding(
+        ctx.finding(
             kind="stalled_case",
             title=f"{n:,} open case{'s' if n != 1 else ''} idle for {days:g}+ days at the end of the log",
             activities=activities,
             case_ids=case_ids,
-            total_cases=ctx.total_cases,
-            severity=ctx.severity(n, cost),
             evidence=evidence,
             cost=cost,
         )

@@ -102,17 +102,14 @@ def detect(ctx: AuditContext) -> list[Finding]:
             evidence["edges"] = [{"source": evidence["trigger"], "target": act, "cases": len(case_ids)}]
         elif "partner" in evidence:
             evidence["edges"] = [{"source": evidence["partner"], "target": act, "cases": len(case_ids)}]
-        cost = ctx.cost_of(case_ids)
         findings.append(
-            Finding(
+            ctx.finding(
                 kind="tool_driven_step",
                 title=_title(act, mechanism, evidence),
                 activities=[act],
                 case_ids=case_ids,
-                total_cases=ctx.total_cases,
-                severity=ctx.severity(len(case_ids), cost, customer_facing=reaches),
+                customer_facing=reaches,
                 evidence=evidence,
-                cost=cost,
             )
         )
     return findings
