@@ -66,6 +66,7 @@ LABELS = {
     PROFILE: "auditor (profiled)",
 }
 CONTENDERS = (AUDITOR, CLI, BASELINE)
+CONTENDED = 0.3  # cores taken by other processes during a run above which its time is not trusted
 
 # What each side answers. The baseline's questions are its six calls; auditor's are its detectors (each one
 # answers its question even when it finds nothing) plus what the audit adds to every finding.
@@ -486,6 +487,29 @@ def _run_one(contender: str, size: int, file: dict[str, Any], args: argparse.Nam
     return row
 
 
+def _measured(contender: str, size: int, file: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """One run; on a shared machine, repeated (up to --retry-contended times) while other processes took
+    more than CONTENDED cores during it. The least disturbed run is kept; every attempt is recorded."""
+    attempts = [_run_one(contender, size, file, args)]
+    while (
+        len(attempts) <= args.retry_contended
+        and attempts[-1]["ok"]
+        and (attempts[-1]["others_cpu"] or 0.0) > CONTENDED
+    ):
+        _say(f"  other processes used {attempts[-1]['others_cpu']:.2f} cores: measuring again")
+        attempts.append(_run_one(contender, size, file, args))
+    ok = [a for a in attempts if a["ok"]] or attempts
+    best = min(ok, key=lambda a: a["others_cpu"] if a["others_cpu"] is not None else 0.0)
+    if len(attempts) > 1:
+        best = {
+            **best,
+            "attempts": [
+                {k: a.get(k) for k in ("ok", "wall_s", "peak_rss", "others_cpu", "error")} for a in attempts
+            ],
+        }
+    return best
+
+
 def _summary(rows: list[dict[str, Any]], files: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for size in files:
@@ -565,7 +589,7 @@ def _print_main(summary: list[dict[str, Any]]) -> None:
             _f(s.get("import_s"), ".1f"), _f(s.get("load_s"), ".1f"), _f(s.get("audit_s"), ".1f"),
             _f(s.get("json_s"), ".1f"), _f(s.get("cpu_s"), ".1f"), common.fmt_mib(s.get("peak_rss")),
             common.fmt_ratio(s.get("speedup")), common.fmt_ratio(s.get("rss_ratio")), _f(s.get("findings"), ","),
-            _f(s.get("others_cpu"), ".2f"),
+            _f(s.get("others_cpu"), ".2f") + (" *" if (s.get("others_cpu") or 0.0) > CONTENDED else ""),
         ]
         for s in summary
     ]  # fmt: skip
@@ -695,13 +719,13 @@ def run(args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     for size in args.sizes:
         for contender in contenders:
-            rows.append(_run_one(contender, size, files[size], args))
+            rows.append(_measured(contender, size, files[size], args))
         a = next((r for r in rows if r["size"] == size and r["contender"] == AUDITOR), None)
         over = a is not None and a["ok"] and a["peak_rss"] >= TARGET_PEAK
         if args.limit_row == "always" or (args.limit_row == "auto" and over):
-            rows.append(_run_one(LIMITED, size, files[size], args))
+            rows.append(_measured(LIMITED, size, files[size], args))
         if args.profile:
-            rows.append(_run_one(PROFILE, size, files[size], args))
+            rows.append(_measured(PROFILE, size, files[size], args))
     runner_peak = common.peak_rss()
 
     summary = _summary(rows, files)
@@ -725,7 +749,8 @@ def run(args: argparse.Namespace) -> int:
         "whole s: whole-process wall time from spawn to exit (interpreter start-up and imports included); "
         "imports/load/audit/json: inside the child.\nbase/this: pandas+pm4py divided by the row (above 1: the "
         "row is faster / smaller). peak RSS: the child's own VmHWM (CLI: wait4).\nothers' cores: CPU used by "
-        "other processes meanwhile; much above 0.2 means the times are inflated by contention."
+        f"other processes meanwhile; * = above {CONTENDED} (inflated by contention; "
+        "--retry-contended measures again)."
     )
     _print_steps(rows)
     _print_profile(rows)
@@ -806,6 +831,13 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         metavar="SECONDS",
         help="before each run, wait up to SECONDS for other processes to use <= 0.25 cores (shared machines)",
+    )
+    p.add_argument(
+        "--retry-contended",
+        type=int,
+        default=1,
+        metavar="N",
+        help=f"measure a run again (up to N times) when other processes took more than {CONTENDED} cores",
     )
     p.add_argument("--timeout", type=float, default=3600, help="seconds before a contender is killed")
     p.add_argument("--keep-runs", action="store_true", help="keep per-run logs, reports and findings")
