@@ -314,7 +314,7 @@ def worker_auditor(args: argparse.Namespace) -> None:
         process_changes=len(data.get("process_changes", [])),
         notes=data.get("notes", []),
         log=data["log"],
-        json_bytes=len(text.encode("utf-8")),
+        json_bytes=args.out.stat().st_size,
         case_ids_listed=sum(len(f.get("case_ids", [])) for f in findings),
     )
     if args.profile:
