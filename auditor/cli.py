@@ -351,6 +351,7 @@ def audit(
 ) -> None:
     """Run every detector and list the findings, ranked by what they cost."""
     from auditor.findings import SEVERITIES
+    from auditor.render.jsontext import dumps as findings_json
     from auditor.render.markdown import findings_markdown
 
     ui = Ui(quiet)
@@ -358,7 +359,7 @@ def audit(
         result = _audit(ui, engine, source, opts, rules_file, working_hours, model)
     data = result.to_json()
     if fmt is FindingsFormat.json:
-        text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+        text = findings_json(data)
     elif fmt is FindingsFormat.markdown:
         text = findings_markdown(data, title=f"Audit of {source.name}")
     else:

@@ -11,7 +11,7 @@ process (so the peak RSS is its own and nothing is cached between them):
 
 1. `auditor` (library): what `auditor audit FILE --format json -o OUT` does, through the library:
    `Engine()` + `load(path, ReadOptions(), engine)` + `audit.run(log, AuditOptions())` + closing the engine
-   + `json.dumps` of the findings to OUT (in the CLI's order). Phases are timed inside the child (imports,
+   + the findings JSON (`auditor.render.jsontext.dumps`) to OUT (in the CLI's order). Phases are timed inside the child (imports,
    load, audit, JSON), the audit per step through `run(..., progress=...)` (each detector's name is
    reported as it starts).
 2. `auditor audit (CLI)`: the real command, end to end, for honesty (its progress output goes to a log).
@@ -258,6 +258,7 @@ def worker_auditor(args: argparse.Namespace) -> None:
     from auditor.engine import Engine
     from auditor.ingest import load
     from auditor.options import ReadOptions
+    from auditor.render.jsontext import dumps as findings_json
 
     report: dict[str, Any] = {"import_s": time.perf_counter() - t_import}
     steps = _Steps(peaks=args.profile)
@@ -286,7 +287,7 @@ def worker_auditor(args: argparse.Namespace) -> None:
     engine.close()
     t3, c3 = time.perf_counter(), time.process_time()
     data = result.to_json()
-    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    text = findings_json(data)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
     t4, c4 = time.perf_counter(), time.process_time()
