@@ -15,7 +15,7 @@ Business rules:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -62,6 +62,9 @@ class AuditContext:
     total_hours: float = 0.0
     notes: list[str] = field(default_factory=list)  # what detectors could not judge, and why
     process_changes: list[dict[str, Any]] = field(default_factory=list)  # activities that stopped or began
+    # While `run` collects findings, those priced by the shared method wait here (with whether they reach
+    # the customer) and are priced together in one engine query by `settle`.
+    pending: list[tuple[Finding, bool]] | None = None
 
     def finding(
         self,
@@ -76,6 +79,11 @@ class AuditContext:
     ) -> Finding:
         """A finding of this log: its cost (the shared method unless a detector measures its own) and its
         severity follow from its cases, the same way for every detector."""
+        if cost is None and self.pending is not None:
+            f = Finding(kind=kind, title=title, activities=activities, case_ids=case_ids,
+                        total_cases=self.total_cases, evidence=evidence)
+            self.pending.append((f, customer_facing))
+            return f
         cost = cost if cost is not None else self.cost_of(case_ids)
         return Finding(
             kind=kind,
@@ -87,6 +95,13 @@ class AuditContext:
             evidence=evidence,
             cost=cost,
         )
+
+    def settle(self) -> None:
+        """Prices the pending findings (one query for all) and sets their severity."""
+        waiting, self.pending = self.pending or [], None
+        for (f, customer_facing), cost in zip(waiting, self.costs_of([f.case_ids for f, _ in waiting]), strict=True):
+            f.cost = cost
+            f.severity = self.severity(f.cases, cost, customer_facing=customer_facing)
 
     def severity(self, cases: int, cost: Cost | None, *, customer_facing: bool = True) -> str:
         share = cases / self.total_cases if self.total_cases else 0.0
@@ -128,7 +143,8 @@ class AuditContext:
         )
         mine = per.join(sets, "case_id")
         agg = mine.group_by(["fid", "prev_activity", "activity"]).aggregate(
-            hours=mine.hours.sum(), cases=mine.case_id.nunique(), n_in=mine.n_in.max()
+            # `per` has one row per case and edge, so counting rows counts distinct cases
+            hours=mine.hours.sum(), cases=mine.count(), n_in=mine.n_in.max()
         )
         j = agg.join(totals, ["prev_activity", "activity"])
         j = j.mutate(extra=(j.hours / j.n_in - (j.all_hours - j.hours) / (self.total_cases - j.n_in)) * j.n_in)
@@ -145,36 +161,75 @@ class AuditContext:
 
     def cost_of(self, case_ids: Iterable[str]) -> Cost:
         """Extra elapsed hours of these cases against the other cases of the log (medians)."""
-        ids = list(dict.fromkeys(case_ids))
-        if not ids:
-            return Cost(None, None, "no affected cases")
-        chosen = ibis.memtable({"case_id": ids}, schema={"case_id": "string"})
-        c = self.cases
-        hits = chosen.mutate(affected=ibis.literal(True))
-        joined = c.left_join(hits, c.case_id == hits.case_id)
-        marked = joined.mutate(hit=joined.affected.fill_null(False))
-        cols: dict[str, Any] = {"n": marked.count(), "median": marked.hours.median()}
-        if "business_hours" in c.columns:
-            cols["bmedian"] = marked.business_hours.median()
-        stats = marked.group_by("hit").aggregate(**cols).execute()
-        inside = stats[stats["hit"]]
-        outside = stats[~stats["hit"]]
-        n = len(ids)
-        if outside.empty or inside.empty:
-            return Cost(None, None, "every case is affected: no comparable cases without it", compared_cases=0)
-        extra = max(0.0, float(inside["median"].iloc[0]) - float(outside["median"].iloc[0]))
-        cost = Cost(
-            hours_per_case=extra,
-            hours_total=extra * n,
-            method="median elapsed hours of the affected cases minus the median of the other cases",
-            compared_cases=int(outside["n"].iloc[0]),
+        return self.costs_of([case_ids])[0]
+
+    def costs_of(self, case_sets: Sequence[Iterable[str]]) -> list[Cost]:
+        """`cost_of` for many sets of cases in one engine query.
+
+        The median of the other cases (every case not in the set) is an order statistic of the cases
+        sorted by hours: the j-th smallest of the others is the case at global position j + k, where k is
+        the number of the set's cases that sort before it. So one ranking of the cases serves every set,
+        instead of comparing each set against the whole log in a query of its own.
+        """
+        sets = [list(dict.fromkeys(str(c) for c in cs)) for cs in case_sets]
+        out: list[Cost | None] = [None if ids else Cost(None, None, "no affected cases") for ids in sets]
+        todo = [i for i, ids in enumerate(sets) if ids]
+        if not todo:
+            return [c for c in out if c is not None]
+        chosen = ibis.memtable(
+            {"fid": [i for i in todo for _ in sets[i]], "case_id": [c for i in todo for c in sets[i]]},
+            schema={"fid": "int64", "case_id": "string"},
         )
-        if "bmedian" in stats:
-            bextra = max(0.0, float(inside["bmedian"].iloc[0]) - float(outside["bmedian"].iloc[0]))
+        cols = ["hours", *(["business_hours"] if "business_hours" in self.cases.columns else [])]
+        medians = {col: self._set_medians(chosen, col) for col in cols}
+        rows = {col: {int(r.fid): r for r in df.itertuples(index=False)} for col, df in medians.items()}
+        for i in todo:
+            n = len(sets[i])
+            r = rows["hours"].get(i)
+            if r is None or r.outside is None or pd.isna(r.outside):
+                out[i] = Cost(None, None, "every case is affected: no comparable cases without it", compared_cases=0)
+                continue
+            extra = max(0.0, float(r.inside) - float(r.outside))
             cost = Cost(
-                cost.hours_per_case, cost.hours_total, cost.method, bextra, bextra * n, cost.compared_cases
+                hours_per_case=extra,
+                hours_total=extra * n,
+                method="median elapsed hours of the affected cases minus the median of the other cases",
+                compared_cases=int(self.total_cases - r.n),
             )
-        return cost
+            if "business_hours" in rows:
+                b = rows["business_hours"][i]
+                bextra = max(0.0, float(b.inside) - float(b.outside))
+                cost = Cost(
+                    cost.hours_per_case, cost.hours_total, cost.method, bextra, bextra * n, cost.compared_cases
+                )
+            out[i] = cost
+        return [c for c in out if c is not None]
+
+    def _set_medians(self, chosen: ir.Table, col: str) -> pd.DataFrame:
+        """Per set (`fid`): its cases' count `n`, the median of `col` over them (`inside`) and over every
+        other case of the log (`outside`, NULL when there is none)."""
+        c = self.cases
+        ranked = c.select("case_id", value=c[col]).mutate(
+            q=ibis.row_number().over(order_by=[c[col], c.case_id])
+        )
+        hits = chosen.join(ranked, "case_id")
+        hits = hits.mutate(
+            # other cases sorting before this one: its rank minus the set's cases before it
+            g=hits.q - ibis.row_number().over(group_by=hits.fid, order_by=hits.q)
+        )
+        per = hits.group_by("fid").aggregate(n=hits.count(), inside=hits.value.median())
+        m = self.total_cases - per.n
+        # quantile_cont(0.5) over the m other cases: the values at positions floor/ceil of (m - 1) / 2
+        per = per.mutate(m=m, j_lo=((m - 1) / 2).floor().cast("int64"), j_hi=((m - 1) / 2).ceil().cast("int64"))
+        j = hits.join(per.select("fid", "j_lo", "j_hi"), "fid")
+        counted = j.group_by("fid").aggregate(k_lo=j.count(where=j.g <= j.j_lo), k_hi=j.count(where=j.g <= j.j_hi))
+        per = per.join(counted, "fid")
+        per = per.mutate(p_lo=per.j_lo + per.k_lo, p_hi=per.j_hi + per.k_hi)
+        lo = ranked.select(q_lo=ranked.q, v_lo=ranked.value)
+        hi = ranked.select(q_hi=ranked.q, v_hi=ranked.value)
+        per = per.left_join(lo, per.p_lo == lo.q_lo).left_join(hi, per.p_hi == hi.q_hi)
+        outside = ibis.ifelse(per.m > 0, per.v_lo + (per.v_hi - per.v_lo) * 0.5, ibis.null("float64"))
+        return per.select("fid", "n", "inside", outside=outside).execute()
 
 
 Detector = Callable[[AuditContext], list[Finding]]
@@ -273,9 +328,12 @@ def run(log: EventLog, options: AuditOptions, progress: Progress | None = None) 
     say("preparing")
     ctx = build_context(log, options)
     findings: list[Finding] = []
+    ctx.pending = []
     for name, detect in detectors():
         say(name.replace("_", " "))
         findings.extend(detect(ctx))
+    say("costs")
+    ctx.settle()
     from auditor import lean  # lean builds on this module's context
 
     say("stuck paths")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ibis
-import ibis.expr.types as ir
+import pandas as pd
 
 from auditor.audit import AuditContext
 from auditor.findings import Finding
@@ -75,7 +75,7 @@ def classify(ctx: AuditContext, findings: list[Finding]) -> list[ValueClass]:
 
 
 def _cases_of(findings: list[Finding], kinds: tuple[str, ...]) -> list[str]:
-    return sorted({c for f in findings if f.kind in kinds for c in f.case_ids})
+    return list({c for f in findings if f.kind in kinds for c in f.case_ids})
 
 
 def compute(ctx: AuditContext, findings: list[Finding]) -> LeanFigures:
@@ -94,47 +94,51 @@ def compute(ctx: AuditContext, findings: list[Finding]) -> LeanFigures:
     )
     imperfect = _cases_of(findings, ("rework_loop", "reopened_after_close", "ping_pong"))
     rework = _cases_of(findings, ("rework_loop",))
-    log_fig = _figures(ctx, t, imperfect, rework)
-    teams = []
-    if "team" in t.columns:
-        tt = t.filter(t.team.notnull())
-        rows = (
-            tt.group_by("team")
-            .aggregate(
-                events=tt.count(),
-                cases=tt.case_id.nunique(),
-                touch_hours=tt.touch.sum(),
-                va_touch_hours=(tt.touch * tt.is_va.cast("float64")).sum(),
-                waiting_hours=tt.wait.sum(),
-                tool_events=tt.is_tool.cast("int64").sum(),
-            )
-            .order_by("team")
-            .execute()
+    # One scan: per team (events without a team form their own group), and the log's figures are the sums
+    # of the groups, since every figure but the case count adds up.
+    team = t.team if "team" in t.columns else ibis.null("string")
+    g = t.mutate(team=team)
+    rows = (
+        g.group_by("team")
+        .aggregate(
+            events=g.count(),
+            cases=g.case_id.nunique(),
+            touch_hours=g.touch.sum(),
+            va_touch_hours=(g.touch * g.is_va.cast("float64")).sum(),
+            waiting_hours=g.wait.sum(),
+            tool_events=g.is_tool.cast("int64").sum(),
         )
-        for r in rows.itertuples(index=False):
-            total = float(r.touch_hours) + float(r.waiting_hours)
-            teams.append(
-                {
-                    "team": str(r.team),
-                    "events": int(r.events),
-                    "cases": int(r.cases),
-                    "touch_hours": round(float(r.touch_hours), 2),
-                    "waiting_hours": round(float(r.waiting_hours), 2),
-                    "process_cycle_efficiency": round(float(r.va_touch_hours) / total, 4) if total else None,
-                    "tool_driven_share": round(int(r.tool_events) / int(r.events), 4) if int(r.events) else None,
-                }
-            )
+        .order_by("team")
+        .execute()
+    )
+    log_fig = _figures(ctx, rows, imperfect, rework)
+    teams = []
+    for r in rows.itertuples(index=False):
+        if r.team is None or pd.isna(r.team):
+            continue
+        total = float(r.touch_hours) + float(r.waiting_hours)
+        teams.append(
+            {
+                "team": str(r.team),
+                "events": int(r.events),
+                "cases": int(r.cases),
+                "touch_hours": round(float(r.touch_hours), 2),
+                "waiting_hours": round(float(r.waiting_hours), 2),
+                "process_cycle_efficiency": round(float(r.va_touch_hours) / total, 4) if total else None,
+                "tool_driven_share": round(int(r.tool_events) / int(r.events), 4) if int(r.events) else None,
+            }
+        )
     return LeanFigures(values=values, log=log_fig, teams=teams)
 
 
-def _figures(ctx: AuditContext, t: ir.Table, imperfect: list[str], rework: list[str]) -> dict[str, Any]:
-    agg = t.aggregate(
-        events=t.count(),
-        touch=t.touch.sum(),
-        va_touch=(t.touch * t.is_va.cast("float64")).sum(),
-        wait=t.wait.sum(),
-        tool=t.is_tool.cast("int64").sum(),
-    ).execute().iloc[0]
+def _figures(ctx: AuditContext, groups: pd.DataFrame, imperfect: list[str], rework: list[str]) -> dict[str, Any]:
+    agg = {
+        "events": int(groups["events"].sum()),
+        "touch": float(groups["touch_hours"].sum()),
+        "va_touch": float(groups["va_touch_hours"].sum()),
+        "wait": float(groups["waiting_hours"].sum()),
+        "tool": int(groups["tool_events"].sum()),
+    }
     c = ctx.cases
     lead = float(c.hours.sum().execute() or 0.0)
     resolved = c.filter(c.first_resolution.notnull())

@@ -66,7 +66,6 @@ def detect(ctx: AuditContext) -> list[Finding]:
         evidence = _evidence(chased, hits, threshold)
     finally:
         engine.drop(chased)
-    cost = ctx.cost_of(case_ids)
     n = len(case_ids)
     return [
         ctx.finding(
@@ -75,7 +74,6 @@ def detect(ctx: AuditContext) -> list[Finding]:
             activities=activities,
             case_ids=case_ids,
             evidence=evidence,
-            cost=cost,
         )
     ]
 

@@ -69,7 +69,6 @@ def _check(ctx: AuditContext, rule: OrderRule) -> Finding | None:
         ctx.log.engine.drop(per_case)
     customer_facing = set(ctx.roles.of("survey")) | set(ctx.roles.of("agent_response"))
     reached = all(a in customer_facing for a in rule.after)
-    cost = ctx.cost_of(case_ids)
     evidence: dict[str, Any] = {
         "rule": {"before": list(rule.before), "after": list(rule.after), "origin": rule.origin},
         "violations": stats["violations"],
@@ -88,7 +87,6 @@ def _check(ctx: AuditContext, rule: OrderRule) -> Finding | None:
         activities=[*rule.before, *rule.after],
         case_ids=case_ids,
         evidence=evidence,
-        cost=cost,
     )
 
 

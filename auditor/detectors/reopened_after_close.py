@@ -144,7 +144,6 @@ def detect(ctx: AuditContext) -> list[Finding]:
         ],
         "waste": "defects",
     }
-    cost = ctx.cost_of(case_ids)
     by_customer = reopened_by["customer"]
     who = f", {by_customer:,} reopened by the customer" if by_customer else ""
     return [
@@ -155,6 +154,5 @@ def detect(ctx: AuditContext) -> list[Finding]:
             activities=[str(a) for a in acts["r_act"]],
             case_ids=case_ids,
             evidence=evidence,
-            cost=cost,
         )
     ]
