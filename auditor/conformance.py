@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,26 +175,35 @@ class Conformance:
         }
 
 
-def ranked_cases(log: EventLog) -> tuple[ir.Table, list[tuple[int, Trace, int]]]:
+# Per case its variant_rank (an engine table), and the variants as (rank, activities, cases).
+RankedCases = tuple[ir.Table, list[tuple[int, Trace, int]]]
+
+
+def ranked_cases(log: EventLog) -> RankedCases:
     """Per case: `case_id`, `variant_rank` (ranked as auditor.variants orders variants: most cases first,
     then shorter, then by sequence), in the engine; and the variants as (rank, activities, cases)."""
     traces, names = discovery.coded_traces(log)
-    counted = traces.mutate(cases=traces.count().over(group_by=traces.trace))
-    ranked = log.engine.materialize(
-        counted.mutate(
-            variant_rank=ibis.dense_rank().over(
-                order_by=[ibis.desc(counted.cases), counted.trace.length(), counted.trace]
-            )
-            + 1
-        ),
-        "ranked_cases",
+    return rank_traces(log, traces, names)
+
+
+def rank_traces(log: EventLog, traces: ir.Table, names: Sequence[str]) -> RankedCases:
+    """`ranked_cases` from the cases' traces coded as discovery.coded_traces codes them (`case_id`, `trace`;
+    `names`: the activities by code), for a caller that has computed them already."""
+    v = traces.group_by("trace").aggregate(cases=traces.count())
+    # Ranked once per variant, then joined back to the cases: ranking every case by its trace would sort
+    # all the cases' lists.
+    v = log.engine.materialize(
+        v.mutate(variant_rank=ibis.row_number().over(order_by=[ibis.desc(v.cases), v.trace.length(), v.trace]) + 1),
+        "variant_ranks",
     )
-    df = ranked.select("variant_rank", "trace", "cases").distinct().order_by("variant_rank").execute()
+    df = v.order_by("variant_rank").execute()
     variants = [
         (int(r), discovery.decode(t, names), int(c))
         for r, t, c in zip(df["variant_rank"], df["trace"], df["cases"], strict=True)
     ]
-    return ranked.select("case_id", "variant_rank"), variants
+    ranked = log.engine.materialize(traces.join(v, "trace").select("case_id", "variant_rank"), "ranked_cases")
+    log.engine.drop(v)
+    return ranked, variants
 
 
 def _case_table(log: EventLog, ranked: ir.Table, variants: list[VariantResult]) -> ir.Table:
@@ -222,8 +231,10 @@ def _case_table(log: EventLog, ranked: ir.Table, variants: list[VariantResult]) 
     )
 
 
-def _replayed(log: EventLog, model: Model) -> tuple[ir.Table, list[VariantResult]]:
-    ranked, variants = ranked_cases(log)
+def _replayed(
+    log: EventLog, model: Model, given: RankedCases | None = None
+) -> tuple[ir.Table, list[VariantResult]]:
+    ranked, variants = given if given is not None else ranked_cases(log)
     replays = discovery.replay(model, [(t, c) for _, t, c in variants])
     return ranked, [VariantResult(rank, r) for (rank, _, _), r in zip(variants, replays, strict=True)]
 
@@ -237,12 +248,15 @@ def _model(model: Model | Path) -> Model:
     return model if isinstance(model, Model) else load_model(model)
 
 
-def case_conformance(log: EventLog, model_path: Model | Path) -> ir.Table:
+def case_conformance(log: EventLog, model_path: Model | Path, ranked: RankedCases | None = None) -> ir.Table:
     """Per case: case_id, variant_rank, fitness, conforms, conforms_so_far (an engine table, one row per
-    case). Token replay only: no alignments."""
+    case). Token replay only: no alignments.
+
+    `ranked`: the cases' variants as `ranked_cases` gives them, when the caller has computed them already
+    (grouping the events into traces is the costly part on a large log, so it should happen once)."""
     model = _model(model_path)
-    ranked, variants = _replayed(log, model)
-    return _case_table(log, ranked, variants)
+    ranked_table, variants = _replayed(log, model, ranked)
+    return _case_table(log, ranked_table, variants)
 
 
 def check(

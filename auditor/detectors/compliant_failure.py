@@ -28,6 +28,7 @@ import ibis
 import pandas as pd
 
 from auditor.audit import AuditContext
+from auditor.discovery import Trace
 from auditor.findings import Finding
 
 NOISE = 0.2
@@ -36,17 +37,23 @@ MIN_VARIANT_CASES = 20
 FENCE = 3.0
 
 
-def _model(ctx: AuditContext) -> tuple[Any, str]:
+def _model(ctx: AuditContext, variants: list[tuple[int, Trace, int]], total_cases: int) -> tuple[Any, str]:
+    """The model and how it was made. A discovered model is discovery.run's (the same variants chosen the
+    same way), built from the variants already counted here instead of grouping the events again; its
+    quality on the log, which run also measures, is not needed here."""
     from auditor import conformance, discovery
 
     path = ctx.options.model
     if path is not None:
         return conformance.load_model(path), f"reference model {path.name}"
     options = discovery.DiscoveryOptions(noise=NOISE, coverage=COVERAGE)
-    found = discovery.run(ctx.log, options)
-    return found.model, (
+    counts = [(trace, cases) for _, trace, cases in variants]
+    chosen = discovery.select(counts, total_cases, options.coverage, options.max_variants)
+    model = discovery.discover(chosen, options)
+    share = discovery.Selection(len(chosen), sum(c for _, c in chosen), len(variants), total_cases).case_share
+    return model, (
         f"model discovered from this log (inductive miner, noise {NOISE:g}, variants covering "
-        f"{found.input.case_share:.0%} of the cases)"
+        f"{share:.0%} of the cases)"
     )
 
 
@@ -56,43 +63,76 @@ def detect(ctx: AuditContext) -> list[Finding]:
     if not ctx.roles.resolution_or_closure:
         ctx.notes.append("compliant failures: the log has no resolution or closure activity; not judged")
         return []
-    model, source = _model(ctx)
-    conf = conformance.case_conformance(ctx.log, model)
+    engine = ctx.log.engine
     e = ctx.events
     c = ctx.cases
     threshold = max(1, int(ctx.thresholds.chasing_contacts))
-    fr = c.select(fr_case=c.case_id, fr=c.first_resolution, start=c.start)
-    ev = e.join(fr, e.case_id == fr.fr_case)
-    before = ev.fr.isnull() | (ev.timestamp < ev.fr)
-    per = ev.group_by("case_id").aggregate(
-        reopened=ev.r_reopen.any(),
-        contacts=(ev.r_customer_contact & before).cast("int64").sum(),
-        early_survey=(ev.r_survey & before).any(),
-        fr=ev.fr.max(),
-        start=ev.start.max(),
+    # Activities as integer codes in sorted name order, as discovery.coded_traces codes them: lists of
+    # small integers group several times faster than lists of names and sort as the names would.
+    names = sorted(str(a) for a in e.select("activity").distinct().execute()["activity"])
+    codes = engine.materialize(
+        ibis.memtable(
+            {"activity": names, "code": list(range(1, len(names) + 1))},
+            schema={"activity": "string", "code": "int32"},
+        ),
+        "activity_codes",
     )
-    per = per.join(conf.select("case_id", "variant_rank", "conforms"), "case_id")
-    per = per.mutate(hours=(per.fr.epoch_seconds() - per.start.epoch_seconds()) / 3600.0)
-    compliant = per.filter(per.conforms & per.fr.notnull())
+    fr = c.select(fr_case=c.case_id, fr=c.first_resolution, start=c.start)
+    ev = e.join(fr, e.case_id == fr.fr_case).join(codes, "activity")
+    before = ev.fr.isnull() | (ev.timestamp < ev.fr)
+    # One pass over the events gives each case both its trace (its variant) and the customer signals. `pos`
+    # orders a case's events by (timestamp, seq) already, as one integer.
+    per_case = engine.materialize(
+        ev.group_by("case_id").aggregate(
+            trace=ev.code.collect(order_by=ev.pos),
+            reopened=ev.r_reopen.any(),
+            contacts=(ev.r_customer_contact & before).cast("int64").sum(),
+            early_survey=(ev.r_survey & before).any(),
+            fr=ev.fr.max(),
+            start=ev.start.max(),
+        ),
+        "compliant_per_case",
+    )
+    ranked, variants = conformance.rank_traces(ctx.log, per_case.select("case_id", "trace"), names)
+    model, source = _model(ctx, variants, sum(n for _, _, n in variants))
+    conf = conformance.case_conformance(ctx.log, model, ranked=(ranked, variants))
+    per = per_case.drop("trace").join(conf.select("case_id", "variant_rank", "conforms"), "case_id")
+    per = per.filter(per.conforms & per.fr.notnull())
+    # Materialised: the medians below and the join back to them both read these cases.
+    compliant = engine.materialize(
+        per.mutate(hours=(per.fr.epoch_seconds() - per.start.epoch_seconds()) / 3600.0), "compliant_cases"
+    )
+    for table in (codes, per_case, ranked):
+        engine.drop(table)
     medians = compliant.group_by("variant_rank").aggregate(n=compliant.count(), med=compliant.hours.median())
     j = compliant.left_join(medians, compliant.variant_rank == medians.variant_rank)
     j = j.mutate(ratio=ibis.ifelse((j.n >= MIN_VARIANT_CASES) & (j.med > 0), j.hours / j.med, ibis.null("float64")))
-    j = ctx.log.engine.materialize(j.drop("variant_rank_right"), "compliant")
-    q = j.aggregate(q1=j.ratio.quantile(0.25), q3=j.ratio.quantile(0.75)).execute().iloc[0]
+    j = scored = engine.materialize(j.drop("variant_rank_right"), "compliant")
+    # j has one row per compliant case, with its variant's compliant count: the counts come with the fence.
+    q = j.aggregate(
+        q1=j.ratio.quantile(0.25),
+        q3=j.ratio.quantile(0.75),
+        n_compliant=j.count(),
+        judged=j.variant_rank.nunique(where=j.n >= MIN_VARIANT_CASES),
+    ).execute().iloc[0]
     fence = None if pd.isna(q["q1"]) else float(q["q3"]) + FENCE * (float(q["q3"]) - float(q["q1"]))
     j = j.mutate(
         far_longer=(j.ratio > (fence if fence is not None else float("inf"))).fill_null(False),
         chased=j.contacts >= threshold,
     )
-    flagged = ctx.log.engine.materialize(
+    flagged = engine.materialize(
         j.filter(j.reopened | j.chased | j.early_survey | j.far_longer).select(
             "case_id", "reopened", "chased", "early_survey", "far_longer", "hours", "med"
         ),
         "compliant_failures",
     )
-    n_compliant = int(compliant.count().execute())
+    engine.drop(compliant)
+    n_compliant = int(q["n_compliant"])
+    judged = int(q["judged"])
     case_ids = ctx.ids(flagged)
     if not case_ids:
+        for table in (scored, flagged):
+            engine.drop(table)
         return []
     f = flagged
     head = f.aggregate(
@@ -103,7 +143,8 @@ def detect(ctx: AuditContext) -> list[Finding]:
         long_hours=f.hours.median(where=f.far_longer),
         long_variant_hours=f.med.median(where=f.far_longer),
     ).execute().iloc[0]
-    judged = int(medians.filter(medians.n >= MIN_VARIANT_CASES).count().execute())
+    for table in (scored, flagged):
+        engine.drop(table)
     evidence: dict[str, Any] = {
         "model": source,
         "conformance": "token replay per variant; compliant = fits completely and resolved",

@@ -34,6 +34,7 @@ Business rules (contract, and the decisions that make it exact):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import ibis
@@ -41,13 +42,16 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from auditor.audit import AuditContext
-from auditor.findings import Finding
+from auditor.findings import Cost, Finding
 
 LEVELS = {"team": "teams", "resource": "resources"}
 MAX_EDGES_PER_DIRECTION = 2
 MIN_PAIR_CASES = 10  # a pair with fewer cases than this, or than MIN_PAIR_SHARE of all cases, is folded
 MIN_PAIR_SHARE = 0.005
 MAX_LISTED_PAIRS = 25
+# Pricing is an engine query per finding, and on a large log most pairs are folded: `_level` leaves its pair
+# findings unpriced and only those reported on their own are priced, once folding has chosen them.
+UNPRICED = Cost(None, None, "not priced yet")
 
 
 def detect(ctx: AuditContext) -> list[Finding]:
@@ -61,10 +65,10 @@ def _fold_minor(ctx: AuditContext, pairs: list[Finding], level: str) -> list[Fin
     """Keeps a finding per material pair; the other pairs of the level become one finding that lists them,
     so a log with hundreds of teams does not bury the review in one-case findings."""
     floor = max(MIN_PAIR_CASES, MIN_PAIR_SHARE * ctx.total_cases)
-    major = [f for f in pairs if f.cases >= floor]
+    major = [_priced(ctx, f) for f in pairs if f.cases >= floor]
     minor = [f for f in pairs if f.cases < floor]
     if len(minor) <= 1:
-        return pairs
+        return [_priced(ctx, f) for f in pairs]
     members = "teams" if level == "team" else "resources"
     case_ids = sorted({c for f in minor for c in f.case_ids})
     acts: dict[str, int] = {}
@@ -94,24 +98,57 @@ def _fold_minor(ctx: AuditContext, pairs: list[Finding], level: str) -> list[Fin
     return [*major, folded]
 
 
+def _priced(ctx: AuditContext, f: Finding) -> Finding:
+    """The finding with its cost and severity, by the audit's shared method."""
+    return ctx.finding(
+        kind=f.kind, title=f.title, activities=f.activities, case_ids=f.case_ids, evidence=f.evidence
+    )
+
+
 def stays(ctx: AuditContext, level: str) -> ir.Table:
     """One row per stay (a run of consecutive events of one actor), with the handoff that started it.
 
-    Columns: case_id, actor, j (0-based stay number), timestamp/activity of the stay's first event, p_actor,
-    p_ts, p_act (the previous stay's actor and its last event; null for the first stay), prev_j and
+    Columns: case_id, actor, pos and timestamp/activity of the stay's first event, j (0-based stay number),
+    p_actor, p_ts, p_act (the previous stay's actor and its last event; null for the first stay), prev_j and
     prev_next (the actor's previous stay in the case and whom the work went to after it).
     """
     e = ctx.events
-    actor = e.team if level == "team" else e.resource
-    keep = actor.notnull() & ~e.is_system
-    if level == "resource":
-        keep = keep & ~e.is_customer
-    k = e.filter(keep).select("case_id", "timestamp", "seq", "activity", actor=actor)
-    w = ibis.window(group_by="case_id", order_by=["timestamp", "seq"])
-    k = k.mutate(
-        p_actor=k.actor.lag().over(w), p_ts=k.timestamp.lag().over(w), p_act=k.activity.lag().over(w)
+    accounts = ctx.roles.accounts
+    if level == "team":
+        actor, p_actor, skipped = e.team, e.prev_team, list(accounts.system)
+        keep = actor.notnull() & ~e.is_system
+    else:
+        actor, p_actor, skipped = e.resource, e.prev_resource, [*accounts.system, *accounts.customer]
+        keep = actor.notnull() & ~e.is_system & ~e.is_customer
+    # Whether the event before counts, by the same accounts that set is_system and is_customer.
+    p_keep = p_actor.notnull()
+    if skipped:
+        p_keep = p_keep & ~e.prev_resource.isin(skipped).fill_null(False)
+    x = e.select(
+        "case_id",
+        "pos",
+        "timestamp",
+        "activity",
+        actor=actor,
+        p_actor=p_actor,
+        p_ts=e.prev_ts,
+        p_act=e.prev_activity,
+        keep=keep,
+        p_keep=p_keep,
     )
-    s = k.filter(k.p_actor.isnull() | (k.p_actor != k.actor))
+    cols = ["case_id", "pos", "timestamp", "activity", "actor", "p_actor", "p_ts", "p_act"]
+    # Most events continue the stay of the event right before them, and most handoffs follow a counted
+    # event directly, whose actor and last event the context's prev_* columns hold already: no window.
+    handed = x.filter(x.keep & x.p_keep & (x.actor != x.p_actor)).select(*cols)
+    # An event after skipped ones looks back past them to the last counted event. The first skipped event
+    # after a counted one (a carrier) holds that event in its prev_* columns, and it is the carrier last
+    # before: so the window runs over these two kinds of event only.
+    g = x.filter(x.keep != x.p_keep)
+    w = ibis.window(group_by="case_id", order_by="pos")
+    g = g.mutate(l_actor=g.p_actor.lag().over(w), l_ts=g.p_ts.lag().over(w), l_act=g.p_act.lag().over(w))
+    g = g.filter(g.keep & (g.l_actor.isnull() | (g.l_actor != g.actor)))
+    returned = g.select(*cols[:5], p_actor=g.l_actor, p_ts=g.l_ts, p_act=g.l_act)
+    s = handed.union(returned)
     s = s.mutate(j=ibis.row_number().over(w), next_actor=s.actor.lead().over(w))
     wa = ibis.window(group_by=["case_id", "actor"], order_by="j")
     s = s.mutate(prev_j=s.j.lag().over(wa), prev_next=s.next_actor.lag().over(wa))
@@ -119,6 +156,7 @@ def stays(ctx: AuditContext, level: str) -> ir.Table:
 
 
 def _level(ctx: AuditContext, level: str) -> list[Finding]:
+    """One finding per pair of the level, not yet priced (`_fold_minor` prices those it keeps)."""
     engine = ctx.log.engine
     s = stays(ctx, level)
     r = s.filter(s.prev_j.notnull())
@@ -135,6 +173,8 @@ def _level(ctx: AuditContext, level: str) -> list[Finding]:
     hits = per.filter(per.hit)
     returns = hits.group_by(["a", "b", "actor"]).aggregate(d=hits.d.sum(), i=hits.i.sum()).execute()
     if returns.empty:
+        for table in (s, per):
+            engine.drop(table)
         return []
     pair_cases = hits.select("a", "b", "case_id").distinct()
     ids = pair_cases.execute()
@@ -161,16 +201,20 @@ def _level(ctx: AuditContext, level: str) -> list[Finding]:
         .execute()
     )
     path_cases = h.group_by(["a", "b", "p_act", "activity"]).aggregate(cases=h.case_id.nunique()).execute()
+    for table in (s, per, h):
+        engine.drop(table)
 
+    ids_of, io_of, handoffs_of = _by_pair(ids), _by_pair(indirect_only), _by_pair(handoffs)
+    acts_of, paths_of, path_cases_of = _by_pair(acts), _by_pair(paths), _by_pair(path_cases)
     findings: list[Finding] = []
     for (a, b), ret in returns.groupby(["a", "b"], sort=True):
         pair = (str(a), str(b))
         returns_to = {str(x): int(d + i) for x, d, i in zip(ret["actor"], ret["d"], ret["i"], strict=True)}
         first, second = sorted(pair, key=lambda x: (-returns_to.get(x, 0), x))
         direct, indirect = int(ret["d"].sum()), int(ret["i"].sum())
-        case_ids = sorted(str(c) for c in ids.loc[(ids["a"] == a) & (ids["b"] == b), "case_id"])
-        io = indirect_only.loc[(indirect_only["a"] == a) & (indirect_only["b"] == b), "n"]
-        mine = _of(handoffs, a, b)
+        case_ids = sorted(str(c) for c in ids_of(a, b)["case_id"])
+        io = io_of(a, b)["n"]
+        mine = handoffs_of(a, b)
         order = [(first, second), (second, first)]
         evidence: dict[str, Any] = {
             "level": level,
@@ -181,10 +225,10 @@ def _level(ctx: AuditContext, level: str) -> list[Finding]:
             "returns_to": {first: returns_to.get(first, 0), second: returns_to.get(second, 0)},
             "indirect_only_cases": int(io.iloc[0]) if len(io) else 0,
             "handoffs": [_handoff(mine, src, dst) for src, dst in order],
-            "edges": _edges(_of(paths, a, b), _of(path_cases, a, b), order),
+            "edges": _edges(paths_of(a, b), path_cases_of(a, b), order),
             "waste": "transport",
         }
-        mine_acts = _of(acts, a, b).sort_values(["n", "p_act"], ascending=[False, True])
+        mine_acts = acts_of(a, b).sort_values(["n", "p_act"], ascending=[False, True])
         n = len(case_ids)
         findings.append(
             ctx.finding(
@@ -194,6 +238,7 @@ def _level(ctx: AuditContext, level: str) -> list[Finding]:
                 activities=[str(x) for x in mine_acts["p_act"]],
                 case_ids=case_ids,
                 evidence=evidence,
+                cost=UNPRICED,
             )
         )
     return findings
@@ -203,8 +248,11 @@ def _n(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
-def _of(df: pd.DataFrame, a: Any, b: Any) -> pd.DataFrame:
-    return df[(df["a"] == a) & (df["b"] == b)]
+def _by_pair(df: pd.DataFrame) -> Callable[[Any, Any], pd.DataFrame]:
+    """The rows of a pair {a, b}. Split once: filtering the whole frame for each pair costs pairs x rows."""
+    groups = {(a, b): g for (a, b), g in df.groupby(["a", "b"], sort=False)}
+    empty = df.iloc[0:0]
+    return lambda a, b: groups.get((a, b), empty)
 
 
 def _handoff(df: pd.DataFrame, src: str, dst: str) -> dict[str, Any]:
