@@ -291,7 +291,9 @@ class Engine:
 
     def drop(self, table: ir.Table) -> None:
         """Frees a materialised table that is no longer needed (expressions over it become invalid)."""
-        name = table.get_name()
+        # The bare name: get_name() qualifies temp tables ("temp.main._x_0"), which quoted as one
+        # identifier names no table, so nothing was freed.
+        name = table.op().name
         self.con.execute(f"DROP TABLE IF EXISTS {_ident(name)}")
 
     def write_parquet(self, expr: ir.Table, path: Path, metadata: dict[str, str]) -> None:

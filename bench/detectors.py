@@ -61,7 +61,8 @@ def main() -> int:
             t = time.perf_counter()
             findings = detect(ctx)
             print(f"{name:<22}{time.perf_counter() - t:8.2f} s  {len(findings)} findings", flush=True)
-            found[name] = [f.to_json() for f in findings]
+            # the order within a detector is not part of its answer (the audit ranks every finding)
+            found[name] = sorted((f.to_json() for f in findings), key=lambda f: str(f["title"]))
     if args.save:
         args.save.write_text(json.dumps(found, indent=1, sort_keys=True, default=str))
     if args.check:
