@@ -17,6 +17,8 @@ import itertools
 from typing import Any
 
 import ibis
+import ibis.expr.types as ir
+import pyarrow.compute as pc
 
 from auditor.audit import AuditContext
 from auditor.findings import Finding
@@ -27,13 +29,26 @@ MAX_LOOP_STEPS = 5  # a "loop" longer than this is a restart, not a tight rework
 
 def detect(ctx: AuditContext) -> list[Finding]:
     e = ctx.events
-    w = ibis.window(group_by=["case_id", "activity"], order_by=["timestamp", "seq"])
-    occ = e.mutate(
-        k=ibis.row_number().over(w),
-        prev_pos=e.pos.lag().over(w),
-        prev_same_resource=e.resource.lag().over(w),
+    engine = ctx.log.engine
+    # Only (case, activity) pairs that occur more than once can repeat: a hash aggregate finds them, so the
+    # window below sorts only their events (a tenth or so of a log), not all of them. `pos` already orders
+    # a case by timestamp then source order.
+    pairs = e.group_by(["case_id", "activity"]).aggregate(n=e.count())
+    pairs = pairs.filter(pairs.n > 1).select("case_id", "activity")
+    twice = e.select("case_id", "activity", "pos", "resource", "prev_activity").semi_join(
+        pairs, ["case_id", "activity"]
     )
-    repeats = ctx.log.engine.materialize(occ.filter(occ.k > 0), "repeats")
+    w = ibis.window(group_by=["case_id", "activity"], order_by="pos")
+    occ = twice.mutate(prev_pos=twice.pos.lag().over(w), prev_same_resource=twice.resource.lag().over(w))
+    repeats = engine.materialize(occ.filter(occ.prev_pos.notnull()), "repeats")
+    try:
+        return _findings(ctx, repeats)
+    finally:
+        engine.drop(repeats)
+
+
+def _findings(ctx: AuditContext, repeats: ir.Table) -> list[Finding]:
+    """The findings from `repeats`: every occurrence of an activity after its first in a case."""
     r = repeats
     per_act = (
         r.group_by("activity")
@@ -57,11 +72,11 @@ def detect(ctx: AuditContext) -> list[Finding]:
         .aggregate(cases=r.case_id.nunique())
         .execute()
     )
-    ids = r.select("activity", "case_id").distinct().execute()
+    ids = _cases_by_activity(r, [str(a) for a in per_act["activity"]])
     findings: list[Finding] = []
     for row in per_act.itertuples(index=False):
         act = str(row.activity)
-        case_ids = sorted(str(c) for c in ids.loc[ids["activity"] == act, "case_id"])
+        case_ids = ids[act]
         extra = int(row.extra)
         self_loop = int(row.self_loop)
         edges = [
@@ -86,16 +101,27 @@ def detect(ctx: AuditContext) -> list[Finding]:
                 evidence=evidence,
             )
         )
-    findings.extend(_loops(ctx))
+    findings.extend(_loops(ctx, r))
     return findings
 
 
-def _loops(ctx: AuditContext) -> list[Finding]:
+def _cases_by_activity(t: ir.Table, activities: list[str]) -> dict[str, list[str]]:
+    """Per activity, the distinct case ids of `t` as sorted strings (what `ctx.ids` gives), in one query."""
+    pairs = t.select("activity", "case_id").distinct().to_pyarrow()
+    out: dict[str, list[str]] = {}
+    for act in activities:
+        cases = pairs.filter(pc.equal(pairs["activity"], act))["case_id"]
+        # Arrow sorts strings by their UTF-8 bytes, which is Python's order; `sorted` then only makes sure
+        # of it (linear on sorted input), far cheaper than sorting Python strings.
+        out[act] = sorted(map(str, cases.take(pc.sort_indices(cases)).to_pylist()))
+    return out
+
+
+def _loops(ctx: AuditContext, repeats: ir.Table) -> list[Finding]:
     """Multi-step loops: for every repeated occurrence, the steps since the previous occurrence."""
     e = ctx.events
-    w = ibis.window(group_by=["case_id", "activity"], order_by=["timestamp", "seq"])
-    occ = e.mutate(prev_pos=e.pos.lag().over(w))
-    rep = occ.filter(occ.prev_pos.notnull() & (occ.pos - occ.prev_pos > 1) & (occ.pos - occ.prev_pos <= MAX_LOOP_STEPS))
+    gap = repeats.pos - repeats.prev_pos
+    rep = repeats.filter((gap > 1) & (gap <= MAX_LOOP_STEPS))
     rep = rep.select(case_id=rep.case_id, anchor=rep.activity, lo=rep.prev_pos, hi=rep.pos)
     body = e.select(b_case=e.case_id, b_pos=e.pos, b_act=e.activity)
     joined = rep.join(body, [rep.case_id == body.b_case, body.b_pos > rep.lo, body.b_pos < rep.hi])

@@ -30,7 +30,9 @@ import re
 from typing import Any
 
 import ibis
+import ibis.expr.types as ir
 import pandas as pd
+import pyarrow.compute as pc
 
 from auditor.audit import AuditContext
 from auditor.findings import Finding
@@ -51,14 +53,20 @@ _NOTIFY = re.compile(r"\b(notif\w*|e-?mail\w*|sms|message\w*|survey\w*|letter|al
 
 def detect(ctx: AuditContext) -> list[Finding]:
     e = ctx.events
+    ts = e.timestamp
+    # One scan for the per-step figures, the event counts the rules divide by, and the timestamps'
+    # resolution (summed over the steps below). Ordered so the findings come in a stable order.
     acts = (
         e.group_by("activity")
         .aggregate(
             n=e.count(),
             system=e.is_system.cast("float64").mean(),
-            downstream=((e.next_ts.epoch_seconds() - e.timestamp.epoch_seconds()) / 3600.0).median(),
-            cases=e.case_id.nunique(),
+            downstream=((e.next_ts.epoch_seconds() - ts.epoch_seconds()) / 3600.0).median(),
+            res_s=(ts.second() != 0).cast("int64").sum(),
+            res_m=(ts.minute() != 0).cast("int64").sum(),
+            res_h=(ts.hour() != 0).cast("int64").sum(),
         )
+        .order_by("activity")
         .execute()
     )
     judged = acts[acts["n"] >= MIN_EVENTS]
@@ -68,26 +76,30 @@ def detect(ctx: AuditContext) -> list[Finding]:
             f"tool-driven steps: {skipped} activit{'y has' if skipped == 1 else 'ies have'} fewer than "
             f"{MIN_EVENTS} events and {'was' if skipped == 1 else 'were'} not judged (too little data)"
         )
-    timers = _timers(ctx, list(judged["activity"]))
-    chains = _chains(ctx, list(judged["activity"]))
+    timers = _timers(ctx, acts, list(judged["activity"]))
+    chains = _chains(ctx, acts, list(judged["activity"]))
     protected = set(ctx.roles.of("resolution")) | set(ctx.roles.of("agent_response"))
-    findings = []
+    found: list[tuple[Any, dict[str, dict[str, Any]]]] = []
     for row in judged.itertuples(index=False):
         act = str(row.activity)
         mechanisms: dict[str, dict[str, Any]] = {}
         if act in timers:
             mechanisms["timer"] = timers[act]
         if float(row.system) >= MIN_SHARE_SYSTEM:
-            mechanisms["system_account"] = {
-                "system_share": round(float(row.system), 4),
-                "accounts": _accounts(ctx, act),
-            }
+            mechanisms["system_account"] = {"system_share": round(float(row.system), 4)}
         if act in chains and act not in protected:
             mechanisms["chained_bookkeeping"] = chains[act]
-        if not mechanisms:
-            continue
+        if mechanisms:
+            found.append((row, mechanisms))
+    flagged = [str(row.activity) for row, _ in found]
+    accounts = _accounts(ctx, [a for (_, m), a in zip(found, flagged, strict=True) if "system_account" in m])
+    ids = _cases_by_activity(e.filter(e.activity.isin(flagged)), flagged) if flagged else {}
+    findings = []
+    for (row, mechanisms), act in zip(found, flagged, strict=True):
+        if "system_account" in mechanisms:
+            mechanisms["system_account"]["accounts"] = accounts.get(act, [])
         mechanism = next(m for m in ("timer", "system_account", "chained_bookkeeping") if m in mechanisms)
-        case_ids = ctx.ids(e.filter(e.activity == act))
+        case_ids = ids[act]
         reaches = act in ctx.roles.of("survey") or act in ctx.roles.of("agent_response") or bool(_NOTIFY.search(act))
         evidence: dict[str, Any] = {
             "mechanism": mechanism,
@@ -115,6 +127,18 @@ def detect(ctx: AuditContext) -> list[Finding]:
     return findings
 
 
+def _cases_by_activity(t: ir.Table, activities: list[str]) -> dict[str, list[str]]:
+    """Per activity, the distinct case ids of `t` as sorted strings (what `ctx.ids` gives), in one query."""
+    pairs = t.select("activity", "case_id").distinct().to_pyarrow()
+    out: dict[str, list[str]] = {}
+    for act in activities:
+        cases = pairs.filter(pc.equal(pairs["activity"], act))["case_id"]
+        # Arrow sorts strings by their UTF-8 bytes, which is Python's order; `sorted` then only makes sure
+        # of it (linear on sorted input), far cheaper than sorting Python strings.
+        out[act] = sorted(map(str, cases.take(pc.sort_indices(cases)).to_pylist()))
+    return out
+
+
 def _title(act: str, mechanism: str, ev: dict[str, Any]) -> str:
     if mechanism == "timer":
         if ev.get("timer_signature") == "constant delay":
@@ -136,73 +160,100 @@ def _duration(hours: float) -> str:
     return f"{hours * 60:.3g} min"
 
 
-def _accounts(ctx: AuditContext, act: str) -> list[str]:
+def _accounts(ctx: AuditContext, activities: list[str]) -> dict[str, list[str]]:
+    """Per step, its five busiest system accounts (busiest first, then by name)."""
+    if not activities:
+        return {}
     e = ctx.events
-    sel = e.filter((e.activity == act) & e.is_system)
-    top = sel.group_by("resource").aggregate(n=sel.count()).order_by([ibis.desc("n"), "resource"]).limit(5).execute()
-    return [str(r) for r in top["resource"]]
+    sel = e.filter(e.activity.isin(activities) & e.is_system)
+    per = sel.group_by(["activity", "resource"]).aggregate(n=sel.count())
+    per = per.mutate(r=ibis.row_number().over(group_by="activity", order_by=[ibis.desc(per.n), per.resource]))
+    top = per.filter(per.r < 5).order_by(["activity", "r"]).execute()
+    out: dict[str, list[str]] = {}
+    for act, resources in top.groupby("activity", sort=False)["resource"]:
+        out[str(act)] = [str(r) for r in resources]
+    return out
 
 
-def _resolution_seconds(ctx: AuditContext) -> int:
+def _resolution_seconds(acts: pd.DataFrame) -> int:
     """The finest unit the log's timestamps use: 1 (seconds), 60, 3600 or 86400 (dates only)."""
-    e = ctx.events
-    ts = e.timestamp
-    row = e.aggregate(
-        s=(ts.second() != 0).cast("int64").sum(),
-        m=(ts.minute() != 0).cast("int64").sum(),
-        h=(ts.hour() != 0).cast("int64").sum(),
-    ).execute().iloc[0]
-    if int(row["s"]):
+    if int(acts["res_s"].sum()):
         return 1
-    if int(row["m"]):
+    if int(acts["res_m"].sum()):
         return 60
-    return 3600 if int(row["h"]) else 86400
+    return 3600 if int(acts["res_h"].sum()) else 86400
 
 
-def _timers(ctx: AuditContext, activities: list[str]) -> dict[str, dict[str, Any]]:
+def _timers(ctx: AuditContext, acts: pd.DataFrame, activities: list[str]) -> dict[str, dict[str, Any]]:
     """Per step, the trigger that fires it by a timer, if one qualifies (see the module's rules)."""
     if not activities:
         return {}
     e = ctx.events
-    # The LOOKBACK events before each event, by window lags (no self-join). A lag is a candidate trigger
-    # when it is the most recent occurrence of its activity, i.e. no nearer lag has the same activity.
-    w = ibis.window(group_by="case_id", order_by=["timestamp", "seq"])
-    lags = {f"a{k}": e.activity.lag(k).over(w) for k in range(1, LOOKBACK + 1)}
-    lags |= {f"t{k}": e.timestamp.lag(k).over(w) for k in range(1, LOOKBACK + 1)}
-    lagged = e.mutate(**lags)
-    lagged = lagged.filter(lagged.activity.isin(activities))
-    parts = []
+    engine = ctx.log.engine
+    # Activities as small integer codes and times as epoch seconds: the window below then moves numbers,
+    # not strings, and each event's epoch is computed once instead of once per lag.
+    names = sorted(str(a) for a in acts["activity"])
+    code_type = "int16" if len(names) < 2**15 else "int32"
+    codes = ibis.memtable(
+        {"activity": names, "code": list(range(len(names)))}, schema={"activity": "string", "code": code_type}
+    )
+    x = e.select("case_id", "pos", "activity", sec=e.timestamp.epoch_seconds())
+    x = x.left_join(codes, x.activity == codes.activity).select("case_id", "pos", "code", "sec")
+    # The LOOKBACK events before each event, by window lags (no self-join; `pos` orders a case by timestamp
+    # then source order). A lag is a candidate trigger when it is the most recent occurrence of its
+    # activity, i.e. no nearer lag has the same activity; the others are blanked.
+    w = ibis.window(group_by="case_id", order_by="pos")
+    lags = {f"a{k}": x.code.lag(k).over(w) for k in range(1, LOOKBACK + 1)}
+    lags |= {f"s{k}": x.sec.lag(k).over(w) for k in range(1, LOOKBACK + 1)}
+    lagged = x.mutate(**lags)
+    code_of = {a: i for i, a in enumerate(names)}
+    lagged = lagged.filter(lagged.code.isin([code_of[a] for a in activities]))
+    cols: dict[str, Any] = {"b": lagged.code}
     for k in range(1, LOOKBACK + 1):
         a_k = lagged[f"a{k}"]
-        newest = a_k.notnull() & (a_k != lagged.activity)
+        newest = a_k.notnull() & (a_k != lagged.code)
         for j in range(1, k):
             newest = newest & (a_k != lagged[f"a{j}"]).fill_null(True)
-        part = lagged.filter(newest)
-        parts.append(
-            part.select(
-                b_act=part.activity,
-                a_act=part[f"a{k}"],
-                delay=part.timestamp.epoch_seconds() - part[f"t{k}"].epoch_seconds(),
-            )
-        )
+        cols[f"a{k}"] = ibis.ifelse(newest, a_k, ibis.null(code_type))
+        cols[f"d{k}"] = lagged.sec - lagged[f"s{k}"]
+    # Materialised once, narrow (codes and delays, one row per step event), because three queries read it.
+    lag_table = engine.materialize(lagged.select(**cols), "timer_lags")
+    try:
+        return _timer_stats(lag_table, acts, names, _resolution_seconds(acts))
+    finally:
+        engine.drop(lag_table)
+
+
+def _timer_stats(t: ir.Table, acts: pd.DataFrame, names: list[str], resolution: int) -> dict[str, dict[str, Any]]:
+    """The timer rules over the lag table: one row per (step event, candidate trigger) with its delay."""
+    parts = [
+        t.filter(t[f"a{k}"].notnull()).select(b=t.b, a=t[f"a{k}"], delay=t[f"d{k}"]) for k in range(1, LOOKBACK + 1)
+    ]
     d = parts[0]
     for part in parts[1:]:
         d = d.union(part, distinct=False)
-    # Not materialised: one row per event and candidate is the largest table of the audit; the two small
-    # aggregations below each read it.
-    steps = e.filter(e.activity.isin(activities))
-    n_b = steps.group_by("activity").aggregate(n_b=steps.count())
-    stats = d.group_by(["b_act", "a_act"]).aggregate(
-        n=d.count(),
-        p10=d.delay.approx_quantile(0.1),
-        p50=d.delay.approx_quantile(0.5),
-        p90=d.delay.approx_quantile(0.9),
-    )
-    stats = stats.join(n_b, stats.b_act == n_b.activity).execute()
+    n_b = acts.set_index("activity")["n"]
+    counts = d.group_by(["b", "a"]).aggregate(n=d.count()).execute()
+    counts["n_b"] = [int(n_b[names[b]]) for b in counts["b"]]
+    # A trigger qualifies only with a share of at least MIN_SHARE (constant delay) or a mode share of at
+    # least MIN_MODE_SHARE (a mode never holds more events than its pair): the delay statistics, the
+    # costly part, are computed for those pairs only.
+    can = counts[counts["n"] / counts["n_b"] >= min(MIN_SHARE, MIN_MODE_SHARE)]
+    if can.empty:
+        return {}
+    code_type = str(t.b.type())
+    pairs = ibis.memtable(can[["b", "a"]], schema={"b": code_type, "a": code_type})
+    d = d.semi_join(pairs, ["b", "a"])
+    # One sketch per pair answers all three quantiles (three separate calls would build three alike).
+    stats = d.group_by(["b", "a"]).aggregate(n=d.count(), p=d.delay.approx_quantile([0.1, 0.5, 0.9]))
+    stats = stats.select("b", "a", "n", p10=stats.p[0], p50=stats.p[1], p90=stats.p[2]).execute()
+    modes = _modes(d, max(MODE_BUCKET, resolution))
+    stats = stats.merge(modes, on=["b", "a"], how="left")
+    stats["b_act"] = [names[b] for b in stats["b"]]
+    stats["a_act"] = [names[a] for a in stats["a"]]
+    stats["n_b"] = [int(n_b[b]) for b in stats["b_act"]]
     stats["share"] = stats["n"] / stats["n_b"]
     stats["spread"] = (stats["p90"] - stats["p10"]) / stats["p50"].where(stats["p50"] > 0)
-    modes = _modes(d, max(MODE_BUCKET, _resolution_seconds(ctx)))
-    stats = stats.merge(modes, on=["b_act", "a_act"], how="left")
     stats["mode_share"] = stats["mode_n"].fillna(0) / stats["n_b"]
     constant = (stats["share"] >= MIN_SHARE) & (stats["p50"] >= MIN_TIMER) & (stats["spread"] <= MAX_SPREAD)
     massed = (stats["mode_share"] >= MIN_MODE_SHARE) & (stats["mode_delay"] >= MIN_TIMER) & stats["mode_ok"].fillna(False)
@@ -229,9 +280,9 @@ def _modes(d: Any, bucket: int) -> Any:
 
     `mode_ok` is false when the log's timestamps are too coarse to tell that delay from a natural one (a
     date-only log puts every delay on whole days)."""
-    b = d.mutate(bucket=(d.delay / bucket).round().cast("int64"))
-    counts = b.group_by(["b_act", "a_act", "bucket"]).aggregate(k=b.count())
-    w = ibis.window(group_by=["b_act", "a_act"], order_by="bucket")
+    x = d.mutate(bucket=(d.delay / bucket).round().cast("int64"))
+    counts = x.group_by(["b", "a", "bucket"]).aggregate(k=x.count())
+    w = ibis.window(group_by=["b", "a"], order_by="bucket")
     near = counts.mutate(
         prev_b=counts.bucket.lag().over(w), prev_k=counts.k.lag().over(w),
         next_b=counts.bucket.lead().over(w), next_k=counts.k.lead().over(w),
@@ -240,15 +291,15 @@ def _modes(d: Any, bucket: int) -> Any:
         near.next_b == near.bucket + 1, near.next_k, 0
     ).fill_null(0)
     near = near.mutate(mass=mass)
-    top = near.mutate(r=ibis.row_number().over(ibis.window(group_by=["b_act", "a_act"], order_by=[ibis.desc(near.mass), near.bucket])))
+    top = near.mutate(r=ibis.row_number().over(ibis.window(group_by=["b", "a"], order_by=[ibis.desc(near.mass), near.bucket])))
     top = top.filter(top.r == 0).execute()
     top["mode_delay"] = top["bucket"] * bucket
     # The delay must be at least MODE_RESOLUTION times the timestamps' resolution to be told apart.
     top["mode_ok"] = top["mode_delay"] >= MODE_RESOLUTION * bucket
-    return top[["b_act", "a_act", "mass", "mode_delay", "mode_ok"]].rename(columns={"mass": "mode_n"})
+    return top[["b", "a", "mass", "mode_delay", "mode_ok"]].rename(columns={"mass": "mode_n"})
 
 
-def _chains(ctx: AuditContext, activities: list[str]) -> dict[str, dict[str, Any]]:
+def _chains(ctx: AuditContext, acts: pd.DataFrame, activities: list[str]) -> dict[str, dict[str, Any]]:
     """Per step, the one activity it follows by the same human within seconds, if nearly always."""
     if not activities:
         return {}
@@ -263,10 +314,11 @@ def _chains(ctx: AuditContext, activities: list[str]) -> dict[str, dict[str, Any
     c = s.filter(chained)
     per_pair = c.group_by(["activity", "prev_activity"]).aggregate(
         k=c.count(), delay=(c.timestamp.epoch_seconds() - c.prev_ts.epoch_seconds()).median()
-    )
-    totals = s.group_by("activity").aggregate(n=s.count())
-    partners = e.group_by("activity").aggregate(n_partner=e.count()).rename(partner="activity")
-    joined = per_pair.join(totals, "activity").join(partners, per_pair.prev_activity == partners.partner).execute()
+    ).execute()
+    # Both the step's and the partner's event counts are in `acts` already.
+    totals = acts[["activity", "n"]]
+    partners = totals.rename(columns={"activity": "partner", "n": "n_partner"})
+    joined = per_pair.merge(totals, on="activity").merge(partners, left_on="prev_activity", right_on="partner")
     joined["share"] = joined["k"] / joined["n"]
     ok = joined[joined["share"] >= MIN_SHARE_CHAIN]
     out: dict[str, dict[str, Any]] = {}
