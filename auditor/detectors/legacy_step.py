@@ -123,15 +123,16 @@ def _orphaned(ctx: AuditContext, gap: timedelta, exclude: set[str]) -> list[Find
     by_step: dict[str, dict[str, Any]] = {}
     for kind, name, first, last in _vanished(ctx, gap):
         col = e.activity if kind == "activity" else e.resource
-        consumer = e.filter(col == name).select(c_case=e.case_id, c_pos=e.pos)
+        consumer = e.filter(col == name)
         s = e.filter((e.timestamp >= first) & (e.activity != name) if kind == "activity" else (e.timestamp >= first))
         # Consumed: the consumer comes within the next CONSUMER_STEPS events of the case. A consumer far
-        # downstream consumes whatever step feeds it there, not every step that happened earlier.
-        hit = s.semi_join(
-            consumer, [s.case_id == consumer.c_case, consumer.c_pos > s.pos, consumer.c_pos <= s.pos + CONSUMER_STEPS]
-        ).select(h_case="case_id", h_pos="pos", y=ibis.literal(True))
-        j = s.left_join(hit, [s.case_id == hit.h_case, s.pos == hit.h_pos])
-        j = j.select(*s.columns, y=j.y.fill_null(False), after=j.timestamp > last)
+        # downstream consumes whatever step feeds it there, not every step that happened earlier. Read from
+        # the consumer's side: the positions it consumes, so that the step joins them on equality.
+        fed = ibis.union(
+            *(consumer.select(h_case=consumer.case_id, h_pos=consumer.pos - k) for k in range(1, CONSUMER_STEPS + 1))
+        ).distinct()
+        j = s.left_join(fed, [s.case_id == fed.h_case, s.pos == fed.h_pos])
+        j = j.select("activity", "timestamp", "seq", "case_id", y=j.h_pos.notnull(), after=j.timestamp > last)
         summary = (
             j.group_by("activity")
             .aggregate(
@@ -147,11 +148,19 @@ def _orphaned(ctx: AuditContext, gap: timedelta, exclude: set[str]) -> list[Find
             & (summary["y_before"] >= MIN_CONSUMED * summary["n_before"])
             & (summary["n_after"] >= MIN_AFTER)
         ]
-        for row in summary.itertuples(index=False):
-            act = str(row.activity)
-            if act in exclude or act == name or act in protected:
-                continue
-            series = j.filter(j.activity == act).select("timestamp", "seq", "case_id", "y").order_by(["timestamp", "seq"]).execute()
+        acts = [str(a) for a in summary["activity"]]
+        acts = [a for a in acts if a not in exclude and a != name and a not in protected]
+        if not acts:
+            continue
+        # Every step's series at once, each in time order.
+        all_series = (
+            j.filter(j.activity.isin(acts))
+            .select("activity", "timestamp", "seq", "case_id", "y")
+            .order_by(["activity", "timestamp", "seq"])
+            .execute()
+        )
+        for act in acts:
+            series = all_series[all_series["activity"] == act].reset_index(drop=True)
             cut = _change_point(series["y"].to_numpy(dtype=float))
             if cut is None:
                 continue
@@ -176,14 +185,14 @@ def _orphaned(ctx: AuditContext, gap: timedelta, exclude: set[str]) -> list[Find
                 "after": {"events": len(after), "followed_by_consumer": table[1][0], "rate": round(rate_after, 4)},
                 "test": {"name": "Fisher's exact test (one-sided), followed-by-consumer before vs after the cut-over",
                          "p_value": p_value},
-                "case_ids": sorted({str(c) for c in after["case_id"]}),
+                "after_cases": after["case_id"],  # made into the finding's cases only for the best
             }
             if info["best"] is None or p_value < info["best"]["test"]["p_value"]:
                 info["best"] = candidate
     findings = []
     for act, info in sorted(by_step.items()):
         best = info["best"]
-        case_ids = best.pop("case_ids")
+        case_ids = sorted(str(c) for c in best.pop("after_cases").unique())
         names = [c.get("activity") or c.get("resource") for c in info["consumers"]]
         cut = pd.Timestamp(best["cutover"]).to_pydatetime()
         findings.append(
@@ -241,28 +250,76 @@ def _case_outcomes(ctx: AuditContext) -> ir.Table:
     threshold = ctx.thresholds.chasing_contacts
     c = ctx.cases.select("case_id", "hours", "first_resolution")
     fr = c.select(fr_case=c.case_id, fr=c.first_resolution)
-    e = ctx.events.join(fr, ctx.events.case_id == fr.fr_case)
+    # Only reopens and customer contacts count; every other event can be left out before the join.
+    e = ctx.events.filter(ctx.events.r_reopen | ctx.events.r_customer_contact)
+    e = e.join(fr, e.case_id == fr.fr_case)
     before = e.r_customer_contact & (e.fr.isnull() | (e.timestamp < e.fr))
-    per = e.group_by("case_id").aggregate(
-        resolved=e.fr.notnull().any(),
-        reopened=e.r_reopen.any(),
-        contacts=before.cast("int64").sum(),
+    per = e.group_by(p_case=e.case_id).aggregate(reopened=e.r_reopen.any(), contacts=before.cast("int64").sum())
+    j = c.left_join(per, c.case_id == per.p_case)
+    contacts = j.contacts.fill_null(0)
+    return j.select(
+        "case_id",
+        "hours",
+        "first_resolution",
+        resolved=j.first_resolution.notnull(),
+        reopened=j.reopened.fill_null(False),
+        contacts=contacts,
+        chased=contacts >= threshold,
     )
-    joined = per.join(c, "case_id")
-    return joined.mutate(chased=joined.contacts >= threshold)
 
 
-def _strata_attribute(ctx: AuditContext) -> list[str]:
-    """Case-level categorical attributes (constant within a case, 2 to 20 values)."""
+def _strata_attributes(ctx: AuditContext) -> tuple[list[str], ir.Table | None]:
+    """Case-level categorical attributes (constant within a case, 2 to 20 values) and a materialised table
+    of each case's value of them (`a_case` and one column per attribute; the caller drops it)."""
     t = ctx.log.table
     base = {"case_id", "activity", "timestamp", "resource", "team", "seq"}
     candidates = [c for c in t.columns if c not in base and t[c].type().is_string()]
     if not candidates:
-        return []
-    per_case = t.group_by("case_id").aggregate(**{c: t[c].nunique() for c in candidates})
-    constant = per_case.aggregate(**{c: (per_case[c] <= 1).cast("float64").mean() for c in candidates}).execute().iloc[0]
-    levels = t.aggregate(**{c: t[c].nunique() for c in candidates}).execute().iloc[0]
-    return [c for c in candidates if float(constant[c]) >= 0.99 and 2 <= int(levels[c]) <= 20]
+        return [], None
+    # The distinct values of each column, in the engine's order (21 say "more than 20").
+    values: dict[str, list[Any]] = {}
+    for c in candidates:
+        distinct = t.select(v=t[c]).distinct()
+        found = list(distinct.filter(distinct.v.notnull()).order_by("v").limit(21).execute()["v"])
+        if 2 <= len(found) <= 20:
+            values[c] = found
+    few = list(values)
+    if not few:
+        return [], None
+    # Each value as its rank: a case has at most one value when its smallest rank is its largest (or it has
+    # none), and its largest rank is its largest value. Integers are much cheaper to aggregate per case than
+    # text.
+    rank = {
+        c: ibis.cases(*((t[c] == v, i) for i, v in enumerate(vs)), else_=ibis.null().cast("int64"))
+        for c, vs in values.items()
+    }
+    per_case = t.group_by(a_case=t.case_id).aggregate(
+        **{f"lo{i}": rank[c].min() for i, c in enumerate(few)}, **{f"hi{i}": rank[c].max() for i, c in enumerate(few)}
+    )
+    per_case = ctx.log.engine.materialize(per_case, "case_attrs")
+    constant = per_case.aggregate(
+        **{
+            f"constant{i}": ((per_case[f"lo{i}"] == per_case[f"hi{i}"]) | per_case[f"lo{i}"].isnull())
+            .cast("float64")
+            .mean()
+            for i in range(len(few))
+        }
+    ).execute().iloc[0]
+    attrs = [c for i, c in enumerate(few) if float(constant[f"constant{i}"]) >= 0.99]
+    if not attrs:
+        ctx.log.engine.drop(per_case)
+        return [], None
+    # The case's value is its largest (constant in all but at most 1% of the cases).
+    value_of = {
+        c: ibis.cases(
+            *((per_case[f"hi{few.index(c)}"] == i, ibis.literal(v)) for i, v in enumerate(values[c])),
+            else_=ibis.null().cast("string"),
+        )
+        for c in attrs
+    }
+    table = ctx.log.engine.materialize(per_case.select("a_case", **value_of), "case_attrs")
+    ctx.log.engine.drop(per_case)
+    return attrs, table
 
 
 def _vestigial(ctx: AuditContext, exclude: set[str]) -> list[Finding]:
@@ -270,37 +327,65 @@ def _vestigial(ctx: AuditContext, exclude: set[str]) -> list[Finding]:
     protected = set(exclude)
     for role in ("resolution", "closure", "reopen", "customer_contact", "agent_response", "survey"):
         protected |= set(ctx.roles.of(role))
-    per_act = (
+    # Cheap filters first: counting the distinct cases of an activity and its median wait need all its
+    # events, so only the activities still in question get them.
+    human = (
         e.group_by("activity")
-        .aggregate(
-            cases=e.case_id.nunique(),
-            human=(~e.is_system & ~e.is_customer & e.resource.notnull()).cast("float64").mean(),
-            own_wait=((e.timestamp.epoch_seconds() - e.prev_ts.epoch_seconds()) / 60.0).median(),
-        )
+        .aggregate(human=(~e.is_system & ~e.is_customer & e.resource.notnull()).cast("float64").mean())
         .execute()
     )
+    human = human[(human["human"] >= 0.8) & ~human["activity"].isin(sorted(protected))]
+    if human.empty:
+        return []
+    f = e.filter(e.activity.isin([str(a) for a in human["activity"]]))
+    per_case = f.filter(f.case_id.notnull()).select("activity", "case_id").distinct()
+    cases = per_case.group_by("activity").aggregate(cases=per_case.count())
+    waits = f.group_by(w_act=f.activity).aggregate(
+        own_wait=((f.timestamp.epoch_seconds() - f.prev_ts.epoch_seconds()) / 60.0).median()
+    )
+    per_act = cases.join(waits, cases.activity == waits.w_act).execute().set_index("activity")
     total = ctx.total_cases
-    cand = per_act[
+    keep = per_act[
         (per_act["cases"] >= 0.10 * total)
         & (per_act["cases"] <= 0.90 * total)
-        & (per_act["human"] >= 0.8)
         & (per_act["own_wait"] >= MIN_OWN_WAIT_MIN)
-        & ~per_act["activity"].isin(sorted(protected))
-    ]
+    ].index
+    cand = human[human["activity"].isin(set(keep))]
     if cand.empty:
         return []
-    outcomes = ctx.log.engine.materialize(_case_outcomes(ctx), "outcomes")
-    attrs = _strata_attribute(ctx)
-    case_attrs = None
-    if attrs:
-        t = ctx.log.table
-        case_attrs = t.group_by("case_id").aggregate(**{a: t[a].max() for a in attrs})
-    m = len(cand)
+    engine = ctx.log.engine
+    attrs, case_attrs = _strata_attributes(ctx)
+    outcomes = _case_outcomes(ctx)
+    if case_attrs is not None:
+        outcomes = outcomes.left_join(case_attrs, outcomes.case_id == case_attrs.a_case).drop("a_case")
+    outcomes = engine.materialize(outcomes, "outcomes")
+    if case_attrs is not None:
+        engine.drop(case_attrs)
+    acts = [str(a) for a in cand["activity"]]
+    f = e.filter(e.activity.isin(acts))
+    # The step's own wait per case, for every activity judged, in one pass over the events.
+    own = engine.materialize(
+        f.group_by(o_act=f.activity, o_case=f.case_id).aggregate(
+            own=((f.timestamp.epoch_seconds() - f.prev_ts.epoch_seconds()) / 3600.0).sum()
+        ),
+        "legacy_own",
+    )
+    try:
+        return _vestigial_findings(ctx, acts, outcomes, own, attrs)
+    finally:
+        engine.drop(own)
+        engine.drop(outcomes)
+
+
+def _vestigial_findings(
+    ctx: AuditContext, acts: list[str], outcomes: ir.Table, own: ir.Table, attrs: list[str]
+) -> list[Finding]:
+    m = len(acts)
     level = 1 - 2 * ALPHA / m  # two one-sided tests, Bonferroni over the activities tested
     z = float(stats.norm.ppf(1 - (1 - level) / 2))
     results = []
-    for act in cand["activity"]:
-        res = _judge(ctx, str(act), outcomes, case_attrs, attrs, z)
+    for act in acts:
+        res = _judge(ctx, act, outcomes, own, attrs, z)
         if res is not None:
             results.append(res)
     if not results:
@@ -351,62 +436,85 @@ def _vestigial(ctx: AuditContext, exclude: set[str]) -> list[Finding]:
 
 
 def _judge(
-    ctx: AuditContext, act: str, outcomes: ir.Table, case_attrs: ir.Table | None, attrs: list[str], z: float
+    ctx: AuditContext, act: str, outcomes: ir.Table, own: ir.Table, attrs: list[str], z: float
 ) -> dict[str, Any] | None:
-    e = ctx.events
-    has = e.filter(e.activity == act).group_by("case_id").aggregate(
-        own=((e.timestamp.epoch_seconds() - e.prev_ts.epoch_seconds()) / 3600.0).sum()
-    )
-    has = has.select(h_case=has.case_id, own=has.own)
-    o = outcomes.left_join(has, outcomes.case_id == has.h_case)
+    """Counts, strata and medians are computed in the engine; only the rank test's sample is fetched."""
+    has = own.filter(own.o_act == act)
+    o = outcomes.left_join(has, outcomes.case_id == has.o_case)
     o = o.select(*outcomes.columns, with_step=o.own.notnull(), own=o.own.fill_null(0.0))
+    # Every figure below reads this one table.
+    table = ctx.log.engine.materialize(o, "legacy_judged")
+    try:
+        return _judge_table(ctx, act, table, attrs, z)
+    finally:
+        ctx.log.engine.drop(table)
+
+
+def _judge_table(ctx: AuditContext, act: str, o: ir.Table, attrs: list[str], z: float) -> dict[str, Any] | None:
     stratum_col = None
-    if case_attrs is not None:
-        ca = case_attrs.rename(a_case="case_id")
-        o2 = o.left_join(ca, o.case_id == ca.a_case).drop("a_case")
+    strata: list[Any] = []
+    if attrs:
+        per_value = [
+            o.group_by(value=o[a]).aggregate(
+                attr=ibis.literal(a),
+                n=o.count(),
+                k=o.with_step.cast("float64").mean(),
+                with_n=o.with_step.cast("int64").sum(),
+            )
+            for a in attrs
+        ]
+        prevalence = ibis.union(*per_value).execute()
         best, best_v = None, 0.0
         for a in attrs:
-            prev = o2.group_by(a).aggregate(n=o2.count(), k=o2.with_step.cast("float64").mean()).execute()
+            prev = prevalence[prevalence["attr"] == a]
             prev = prev[prev["n"] >= MIN_GROUP]
             spread = float(prev["k"].max() - prev["k"].min()) if len(prev) > 1 else 0.0
             if spread > best_v:
                 best, best_v = a, spread
         if best is not None and best_v >= 0.5:
             stratum_col = best
-            o = o2
-    cols = ["case_id", "with_step", "own", "hours", "resolved", "reopened", "chased"]
-    if stratum_col:
-        cols.append(stratum_col)
-    df = o.select(*cols).execute()
-    if stratum_col:
-        share = df.groupby(stratum_col)["with_step"].mean()
-        usable = share[(share > 0.05) & (share < 0.95)].index
-        if len(usable) == 0:
-            ctx.notes.append(f"{act}: present in some case types and absent in others ({stratum_col}); not judged for vestigial")
-            return None
-        df = df[df[stratum_col].isin(usable)]
-    w, wo = df[df["with_step"]], df[~df["with_step"]]
-    if len(w) < MIN_GROUP or len(wo) < MIN_GROUP:
+            values = prevalence[(prevalence["attr"] == best) & prevalence["value"].notnull()]
+            share = values["with_n"] / values["n"]
+            strata = list(values.loc[(share > 0.05) & (share < 0.95), "value"])
+            if not strata:
+                ctx.notes.append(
+                    f"{act}: present in some case types and absent in others ({stratum_col}); not judged for vestigial"
+                )
+                return None
+            o = o.filter(o[stratum_col].isin(strata))
+    groups = (
+        o.group_by("with_step")
+        .aggregate(
+            n=o.count(),
+            **{outcome: o[outcome].cast("int64").sum() for outcome in ("resolved", "reopened", "chased")},
+        )
+        .execute()
+        .set_index("with_step")
+    )
+    n1 = int(groups.loc[True, "n"]) if True in groups.index else 0
+    n0 = int(groups.loc[False, "n"]) if False in groups.index else 0
+    if n1 < MIN_GROUP or n0 < MIN_GROUP:
         ctx.notes.append(f"{act}: fewer than {MIN_GROUP} comparable cases with or without it; not judged for vestigial")
         return None
+    w, wo = o.filter(o.with_step), o.filter(~o.with_step)
     tests: list[dict[str, Any]] = []
     raw_p: list[float] = []
     equivalent = True
     for outcome in ("resolved", "reopened", "chased"):
-        a1, n1 = int(w[outcome].sum()), len(w)
-        a0, n0 = int(wo[outcome].sum()), len(wo)
+        a1 = int(groups.loc[True, outcome])
+        a0 = int(groups.loc[False, outcome])
         diff, lo, hi = _risk_difference(a1, n1, a0, n0, z)
         p = float(stats.fisher_exact([[a1, n1 - a1], [a0, n0 - a0]]).pvalue)
         raw_p.append(p)
         tests.append({"outcome": outcome, "test": "Fisher's exact", "with": round(a1 / n1, 4), "without": round(a0 / n0, 4),
                       "risk_difference": round(diff, 4), "ci": [round(lo, 4), round(hi, 4)], "p_value": round(p, 6)})
         equivalent &= lo >= -MARGIN_RISK and hi <= MARGIN_RISK
-    net_w = _sample(w["hours"] - w["own"])
-    net_wo = _sample(wo["hours"])
+    net_w = _sample(w.select("case_id", v=w.hours - w.own), n1)
+    net_wo = _sample(wo.select("case_id", v=wo.hours), n0)
     mw = stats.mannwhitneyu(net_w, net_wo, alternative="two-sided")
-    n1, n0 = len(net_w), len(net_wo)
-    ps = float(mw.statistic) / (n1 * n0)
-    se = math.sqrt(n1 * n0 * (n1 + n0 + 1) / 12.0) / (n1 * n0)
+    s1, s0 = len(net_w), len(net_wo)
+    ps = float(mw.statistic) / (s1 * s0)
+    se = math.sqrt(s1 * s0 * (s1 + s0 + 1) / 12.0) / (s1 * s0)
     raw_p.append(float(mw.pvalue))
     tests.append({"outcome": "throughput hours net of the step's own wait", "test": "Mann-Whitney U",
                   "median_with": round(float(np.median(net_w)), 3), "median_without": round(float(np.median(net_wo)), 3),
@@ -418,10 +526,10 @@ def _judge(
         "equivalent": equivalent,
         "tests": tests,
         "raw_p": raw_p,
-        "compared": {"with": len(w), "without": len(wo)},
-        "strata": {"attribute": stratum_col, "values": sorted(str(v) for v in df[stratum_col].unique())} if stratum_col else None,
-        "own_wait_min": float(w["own"].median()) * 60.0,
-        "case_ids": sorted(str(c) for c in w["case_id"]),
+        "compared": {"with": n1, "without": n0},
+        "strata": {"attribute": stratum_col, "values": sorted(str(v) for v in strata)} if stratum_col else None,
+        "own_wait_min": _median(w.select(v=w.own), n1) * 60.0,
+        "case_ids": ctx.ids(w) if equivalent else [],
     }
 
 
@@ -434,11 +542,18 @@ def _risk_difference(a1: int, n1: int, a0: int, n0: int, z: float) -> tuple[floa
     return diff, centre - z * se, centre + z * se
 
 
-def _sample(values: pd.Series) -> np.ndarray:
-    arr = values.to_numpy(dtype=float)
-    if len(arr) <= MAX_SAMPLE:
-        return arr
-    return np.random.default_rng(0).choice(arr, MAX_SAMPLE, replace=False)
+def _sample(values: ir.Table, n: int) -> np.ndarray:
+    """Column `v` of a group of `n` cases; above MAX_SAMPLE cases, those with the smallest hash of their id
+    (a sample that does not depend on the order the engine returns rows in)."""
+    if n > MAX_SAMPLE:
+        values = values.order_by([values.case_id.hash(), values.case_id]).limit(MAX_SAMPLE)
+    return values.select("v").execute()["v"].to_numpy(dtype=float)
+
+
+def _median(values: ir.Table, n: int) -> float:
+    """The median of column `v` of `n` rows, fetching only the middle one or two (as numpy takes it)."""
+    middle = values.order_by("v").limit(2 - n % 2, offset=(n - 1) // 2).execute()["v"].to_numpy(dtype=float)
+    return float(np.median(middle))
 
 
 # ---------------------------------------------------------------------------- context

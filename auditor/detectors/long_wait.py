@@ -60,6 +60,8 @@ SLA-pause abuse (kind `long_wait`, `mechanism: "parking_abuse"`):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import ibis
@@ -82,94 +84,132 @@ TOP_OWNERS = 10  # the owners with most affected cases, in the evidence
 
 def detect(ctx: AuditContext) -> list[Finding]:
     rec = parking.recognise(ctx.events)
-    steps = _steps(ctx, rec)
-    waits = steps.filter(steps.p_ts.notnull() & steps.p_open)
-    typical = waits.wait_h.median().execute()
-    if typical is None or pd.isna(typical):
-        return []
-    factor = float(ctx.thresholds.long_wait_factor)
-    floor = float(ctx.thresholds.long_wait_min_hours)
-    limit = max(factor * float(typical), floor)
-    rule = {
-        "threshold_hours": limit,
-        "log_median_wait_hours": float(typical),
-        "long_wait_factor": factor,
-        "long_wait_min_hours": floor,
-    }
-    findings = _edge_waits(ctx, waits, limit, rule)
-    if rec.states:
-        spells = _spells(ctx, steps)
-        times = _case_times(ctx, spells)
-        findings += _parking_waits(ctx, spells, times, limit, rule, rec)
-        findings += _abuse(ctx, steps, spells, times, rec)
-    return findings
+    engine = ctx.log.engine
+    steps = _steps(ctx)
+    waits = _waits(ctx, rec, steps)
+    made = [waits]
+    try:
+        typical = waits.wait_h.median().execute()
+        if typical is None or pd.isna(typical):
+            return []
+        factor = float(ctx.thresholds.long_wait_factor)
+        floor = float(ctx.thresholds.long_wait_min_hours)
+        limit = max(factor * float(typical), floor)
+        rule = {
+            "threshold_hours": limit,
+            "log_median_wait_hours": float(typical),
+            "long_wait_factor": factor,
+            "long_wait_min_hours": floor,
+        }
+        findings = _edge_waits(ctx, waits, limit, rule)
+        if rec.states:
+            marks = _parked_steps(ctx, rec, steps)
+            made.append(marks)
+            spells = _spells(ctx, marks, _has_values(steps, "resource"))
+            made.append(spells)
+            times = _case_times(ctx, spells)
+            made.append(times)
+            findings += _parking_waits(ctx, spells, times, limit, rule, rec)
+            findings += _abuse(ctx, steps, marks, spells, times, rec)
+        return findings
+    finally:
+        for table in made:
+            engine.drop(table)
 
 
 # ------------------------------------------------------------------------------------------ engine tables
 
 
-def _steps(ctx: AuditContext, rec: parking.Recognised) -> ir.Table:
-    """The steps of every case with the wait since the previous step, its parking state and the spells."""
+def _steps(ctx: AuditContext) -> ir.Table:
+    """The events that are steps (an expression over the events, in their order `pos`)."""
     e = ctx.events
-    order = ["timestamp", "seq"]
-    cum = ibis.cumulative_window(group_by="case_id", order_by=order)
-    closing = e.r_resolution | e.r_closure
-    x = e.mutate(
-        park=rec.label(e),
-        party=rec.party(e),
-        cust=e.is_customer | e.r_customer_contact,
-        res_at=ibis.cases((closing, e.pos), else_=-1).max().over(cum),
-        reo_at=ibis.cases((e.r_reopen, e.pos), else_=-1).max().over(cum),
+    return e.filter(~e.is_system | e.r_resolution | e.r_closure | e.r_reopen | e.r_customer_contact)
+
+
+def _waits(ctx: AuditContext, rec: parking.Recognised, s: ir.Table) -> ir.Table:
+    """The waits that count: from each step to the next one of its case, while the case is open at the first.
+
+    One window pass over the steps: every window shares the partition (case) and the order (`pos`, the
+    events' order by timestamp then source order)."""
+    closing = s.r_resolution | s.r_closure
+    w = ibis.window(group_by="case_id", order_by="pos")
+    before = ibis.window(group_by="case_id", order_by="pos", rows=(None, -1))
+    park = rec.label(s)
+    p_ts = s.timestamp.lag().over(w)
+    x = s.select(
+        "case_id",
+        "activity",
+        "timestamp",
+        p_act=s.activity.lag().over(w),
+        p_ts=p_ts,
+        # Without parking states the label is a NULL constant, and so is the previous step's.
+        p_park=park.lag().over(w) if rec.states else park,
+        counted=p_ts.notnull() & _open(s, closing, before),
     )
-    x = x.mutate(open=x.res_at <= x.reo_at)
-    s = x.filter(~x.is_system | closing | x.r_reopen | x.r_customer_contact)
+    x = x.filter(x.counted)
+    x = x.mutate(wait_h=(x.timestamp.epoch_seconds() - x.p_ts.epoch_seconds()) / 3600.0)
+    wh = ctx.options.working_hours
+    if wh is not None:
+        x = x.mutate(wait_bh=business_hours_between(x.p_ts, x.timestamp, wh))
+    return ctx.log.engine.materialize(x.drop("timestamp", "p_ts", "counted"), "long_wait_waits")
+
+
+def _open(s: ir.Table, closing: ir.BooleanValue, frame: Any) -> ir.BooleanValue:
+    """Whether the case is open at the end of `frame`: closings and reopens are always steps, so the steps
+    alone say it. Open unless the latest closing or reopen so far is a closing (a step that both closes and
+    reopens leaves it open); packed with its kind in the lowest bit, the latest is the largest."""
+    mark = ibis.cases((s.r_reopen, s.pos * 2 + 1), (closing, s.pos * 2), else_=ibis.null().cast("int64"))
+    return (mark.max().over(frame) % 2 == 1).fill_null(True)
+
+
+def _parked_steps(ctx: AuditContext, rec: parking.Recognised, steps: ir.Table) -> ir.Table:
+    """The steps in or just after a parking state, numbered by spell (`k_start`, `k_leave`), with re-entries.
+
+    Only cases that enter a parking state are windowed; spells start and end only on these rows, so counting
+    them here gives the same numbers as over every step of the case."""
+    e = ctx.events
+    parked = e.filter(rec.label(e).notnull()).select(p_case=e.case_id).distinct()
+    s = steps.semi_join(parked, steps.case_id == parked.p_case)
+    closing = s.r_resolution | s.r_closure
+    w = ibis.window(group_by="case_id", order_by="pos")
+    cum = ibis.cumulative_window(group_by="case_id", order_by="pos")
+    park = rec.label(s)
+    cust = s.is_customer | s.r_customer_contact
     s = s.select(
         "case_id",
         "activity",
         "timestamp",
-        "seq",
+        "pos",
         "resource",
         "team",
         "is_system",
-        "park",
-        "party",
-        "cust",
-        "open",
+        park=park,
+        party=rec.party(s),
+        cust=cust,
+        open=_open(s, closing, cum),
+        p_park=park.lag().over(w),
+        cust_cum=cust.cast("int64").sum().over(cum),
     )
-    w = ibis.window(group_by="case_id", order_by=order)
+    s = s.filter(s.park.notnull() | s.p_park.notnull())
     s = s.mutate(
-        p_act=s.activity.lag().over(w),
-        p_ts=s.timestamp.lag().over(w),
-        p_open=s.open.lag().over(w),
-        p_park=s.park.lag().over(w),
-        cust_cum=s.cust.cast("int64").sum().over(cum),
-    )
-    s = s.mutate(
-        wait_h=(s.timestamp.epoch_seconds() - s.p_ts.epoch_seconds()) / 3600.0,
         start=s.park.notnull() & (s.p_park.isnull() | (s.p_park != s.park)).fill_null(True),
         leave=s.p_park.notnull() & (s.park.isnull() | (s.park != s.p_park)).fill_null(True),
     )
-    s = s.mutate(
-        k_start=s.start.cast("int64").sum().over(cum),
-        k_leave=s.leave.cast("int64").sum().over(cum),
-    )
+    s = s.mutate(k_start=s.start.cast("int64").sum().over(cum), k_leave=s.leave.cast("int64").sum().over(cum))
     # Re-entry: the same state set again with no customer-side event since it was last set.
-    wp = ibis.window(group_by=["case_id", "park"], order_by=order)
+    wp = ibis.window(group_by=["case_id", "park"], order_by="pos")
     s = s.mutate(prev_entry_cust=ibis.cases((s.park.notnull(), s.cust_cum.lag().over(wp)), else_=ibis.null()))
     s = s.mutate(
         reentry=(
             s.park.notnull() & s.prev_entry_cust.notnull() & (s.prev_entry_cust == s.cust_cum)
         ).fill_null(False)
     )
-    wh = ctx.options.working_hours
-    if wh is not None:
-        s = s.mutate(wait_bh=business_hours_between(s.p_ts, s.timestamp, wh))
-    return ctx.log.engine.materialize(s, "long_wait_steps")
+    return ctx.log.engine.materialize(s, "long_wait_parked")
 
 
-def _spells(ctx: AuditContext, s: ir.Table) -> ir.Table:
+def _spells(ctx: AuditContext, s: ir.Table, by_resource: bool) -> ir.Table:
     """One row per parking spell that starts while its case is open: owner, start, end, how it ended."""
-    owner_col = "resource" if _has_values(s, "resource") else "team"
+    owner_col = "resource" if by_resource else "team"
     starts = s.filter(s.start & s.open).select(
         case_id=s.case_id,
         k=s.k_start,
@@ -227,58 +267,16 @@ def _case_times(ctx: AuditContext, spells: ir.Table) -> ir.Table:
 
 def _edge_waits(ctx: AuditContext, waits: ir.Table, limit: float, rule: dict[str, Any]) -> list[Finding]:
     w = waits.filter(waits.p_park.isnull())
-    cols: dict[str, Any] = {
-        "n": w.count(),
-        "cases": w.case_id.nunique(),
-        "median": w.wait_h.median(),
-        "p90": w.wait_h.quantile(0.9),
-    }
-    if "wait_bh" in w.columns:
-        cols["bmedian"] = w.wait_bh.median()
-    stats = w.group_by(["p_act", "activity"]).aggregate(**cols)
-    stats = stats.filter((stats.cases >= MIN_CASES) & (stats.median >= limit)).execute()
-    if stats.empty:
-        return []
-    keys = stats[["p_act", "activity"]]
-    hit = w.group_by(["p_act", "activity", "case_id"]).aggregate(h=w.wait_h.sum(), longest=w.wait_h.max())
-    hit = hit.filter(hit.longest >= limit)
-    edge_keys = ibis.memtable(keys.astype(str), schema={"p_act": "string", "activity": "string"})
-    hit = hit.join(edge_keys, ["p_act", "activity"])
-    leads = ctx.cases.select(l_case="case_id", lead="hours")
-    lead = hit.join(leads, hit.case_id == leads.l_case)
-    affected = lead.select("p_act", "activity", "case_id", "h", "lead").execute()
-    findings = []
-    for row in stats.sort_values(["median", "p_act", "activity"], ascending=[False, True, True]).itertuples(
-        index=False
-    ):
-        a, b = str(row.p_act), str(row.activity)
-        mine = affected[(affected["p_act"] == a) & (affected["activity"] == b)]
-        ids = sorted(str(c) for c in mine["case_id"])
-        if not ids:
-            continue
-        evidence: dict[str, Any] = {
-            "mechanism": "edge_wait",
-            "median_hours": float(row.median),
-            "p90_hours": float(row.p90),
-            "waits": int(row.n),
-            "cases_with_edge": int(row.cases),
-            "share_of_lead_time": _share(mine["h"].sum(), mine["lead"].sum()),
-            **rule,
-            "edges": [{"source": a, "target": b, "cases": len(ids), "median_hours": float(row.median)}],
-            "waste": "waiting",
-        }
-        if "bmedian" in stats.columns:
-            evidence["median_business_hours"] = _num(row.bmedian)
-        findings.append(
-            ctx.finding(
-                kind="long_wait",
-                title=f"Cases wait {_dur(float(row.median))} (median) from {a} to {b}",
-                activities=[a, b],
-                case_ids=ids,
-                evidence=evidence,
-            )
-        )
-    return findings
+
+    def describe(key: tuple[str, ...], median: float, ids: list[str]) -> _Described:
+        a, b = key
+        edges = [{"source": a, "target": b, "cases": len(ids), "median_hours": median}]
+        return _Described(f"Cases wait {_dur(median)} (median) from {a} to {b}", [a, b], {}, {"edges": edges})
+
+    return _long_findings(
+        ctx, w, ["p_act", "activity"], "wait_h", "wait_bh", limit, rule, ("waits", "cases_with_edge"),
+        "edge_wait", describe,
+    )  # fmt: skip
 
 
 def _parking_waits(
@@ -290,47 +288,103 @@ def _parking_waits(
     rec: parking.Recognised,
 ) -> list[Finding]:
     sp = spells.filter(spells.t1.notnull())
+    by_label = {s.label: s for s in rec.states}
+    exits: dict[str, list[dict[str, Any]]] | None = None
+
+    def describe(key: tuple[str, ...], median: float, ids: list[str]) -> _Described:
+        nonlocal exits
+        if exits is None:
+            exits = _exits(sp.filter(sp.hours >= limit))
+        (label,) = key
+        state = by_label[label]
+        return _Described(
+            f"Cases sit parked in {label} for {_dur(median)} (median)",
+            rec.activities(label),
+            {"state": label, "awaits": state.party, "recognised_by": state.reason},
+            {**_customer_vs_sla(times, ids), "edges": exits.get(label, [])},
+        )
+
+    return _long_findings(
+        ctx,
+        sp,
+        ["state"],
+        "hours",
+        "bhours",
+        limit,
+        rule,
+        ("spells", "cases_with_state"),
+        "parking",
+        describe,
+    )
+
+
+@dataclass(frozen=True)
+class _Described:
+    """What a long-wait finding says beyond the shared figures: title, activities, evidence around them."""
+
+    title: str
+    activities: list[str]
+    head: dict[str, Any]  # evidence before the wait figures
+    tail: dict[str, Any]  # evidence after the threshold rule
+
+
+def _long_findings(
+    ctx: AuditContext,
+    t: ir.Table,
+    keys: list[str],
+    hours: str,
+    bhours: str,
+    limit: float,
+    rule: dict[str, Any],
+    names: tuple[str, str],
+    mechanism: str,
+    describe: Callable[[tuple[str, ...], float, list[str]], _Described],
+) -> list[Finding]:
+    """One finding per group of waits (`keys`) whose median is long, in at least MIN_CASES cases; its cases
+    are those with a long wait in it. `names`: the evidence keys for the number of waits and of cases."""
     cols: dict[str, Any] = {
-        "n": sp.count(),
-        "cases": sp.case_id.nunique(),
-        "median": sp.hours.median(),
-        "p90": sp.hours.quantile(0.9),
+        "n": t.count(),
+        "cases": t.case_id.nunique(),
+        "median": t[hours].median(),
+        "p90": t[hours].quantile(0.9),
     }
-    if "bhours" in sp.columns:
-        cols["bmedian"] = sp.bhours.median()
-    stats = sp.group_by("state").aggregate(**cols)
+    if bhours in t.columns:
+        cols["bmedian"] = t[bhours].median()
+    stats = t.group_by(keys).aggregate(**cols)
     stats = stats.filter((stats.cases >= MIN_CASES) & (stats.median >= limit)).execute()
     if stats.empty:
         return []
-    long = sp.filter(sp.hours >= limit)
-    per_case = sp.group_by(["state", "case_id"]).aggregate(h=sp.hours.sum(), longest=sp.hours.max())
-    per_case = per_case.filter(per_case.longest >= limit)
+    # Only the groups found long, before the per-case sums: most waits are on other edges.
+    chosen = ibis.memtable(stats[keys].astype(str), schema=dict.fromkeys(keys, "string"))
+    mine = t.join(chosen, keys)
+    hit = mine.group_by([*keys, "case_id"]).aggregate(h=mine[hours].sum(), longest=mine[hours].max())
+    hit = hit.filter(hit.longest >= limit)
     leads = ctx.cases.select(l_case="case_id", lead="hours")
-    lead = per_case.join(leads, per_case.case_id == leads.l_case)
-    affected = lead.select("state", "case_id", "h", "lead").execute()
-    exits = _exits(long)
-    by_label = {s.label: s for s in rec.states}
+    lead = hit.join(leads, hit.case_id == leads.l_case)
+    affected = lead.select(*keys, "case_id", "h", "lead").execute()
     findings = []
-    for row in stats.sort_values(["median", "state"], ascending=[False, True]).itertuples(index=False):
-        label = str(row.state)
-        state = by_label[label]
-        mine = affected[affected["state"] == label]
+    order = stats.sort_values(["median", *keys], ascending=[False] + [True] * len(keys))
+    for row in order.itertuples(index=False):
+        key = tuple(str(getattr(row, k)) for k in keys)
+        mask = pd.Series(True, index=affected.index)
+        for k, v in zip(keys, key, strict=True):
+            mask &= affected[k] == v
+        mine = affected[mask]
         ids = sorted(str(c) for c in mine["case_id"])
         if not ids:
             continue
+        median = float(row.median)
+        said = describe(key, median, ids)
         evidence: dict[str, Any] = {
-            "mechanism": "parking",
-            "state": label,
-            "awaits": state.party,
-            "recognised_by": state.reason,
-            "median_hours": float(row.median),
+            "mechanism": mechanism,
+            **said.head,
+            "median_hours": median,
             "p90_hours": float(row.p90),
-            "spells": int(row.n),
-            "cases_with_state": int(row.cases),
+            names[0]: int(row.n),
+            names[1]: int(row.cases),
             "share_of_lead_time": _share(mine["h"].sum(), mine["lead"].sum()),
             **rule,
-            **_customer_vs_sla(times, ids),
-            "edges": exits.get(label, []),
+            **said.tail,
             "waste": "waiting",
         }
         if "bmedian" in stats.columns:
@@ -338,8 +392,8 @@ def _parking_waits(
         findings.append(
             ctx.finding(
                 kind="long_wait",
-                title=f"Cases sit parked in {label} for {_dur(float(row.median))} (median)",
-                activities=rec.activities(label),
+                title=said.title,
+                activities=said.activities,
                 case_ids=ids,
                 evidence=evidence,
             )
@@ -348,10 +402,15 @@ def _parking_waits(
 
 
 def _abuse(
-    ctx: AuditContext, steps: ir.Table, spells: ir.Table, times: ir.Table, rec: parking.Recognised
+    ctx: AuditContext,
+    steps: ir.Table,
+    marks: ir.Table,
+    spells: ir.Table,
+    times: ir.Table,
+    rec: parking.Recognised,
 ) -> list[Finding]:
     ended = spells.filter(spells.t1.notnull())
-    cust_logged = bool(steps.cust.any().execute())
+    cust_logged = bool((steps.is_customer | steps.r_customer_contact).any().execute())
     answered = ended.filter((ended.party == "customer") & ended.end_cust).count().execute()
     visible = int(answered) > 0
     if any(s.party == "customer" for s in rec.states) and not visible:
@@ -367,16 +426,19 @@ def _abuse(
     un = unanswered.select("state", "case_id", kind=ibis.literal("unanswered"))
     re_ = spells.filter(spells.reentries > 0).select("state", "case_id", kind=ibis.literal("re_set"))
     # a new spell after other steps, with no customer-side event since the state was last set
-    again = steps.filter(
-        steps.reentry & steps.start & steps.open & (steps.party == "customer") & ibis.literal(visible)
-    ).select(state=steps.park, case_id=steps.case_id, kind=ibis.literal("re_entered"))
+    again = marks.filter(
+        marks.reentry & marks.start & marks.open & (marks.party == "customer") & ibis.literal(visible)
+    ).select(state=marks.park, case_id=marks.case_id, kind=ibis.literal("re_entered"))
     signals = ctx.log.engine.materialize(un.union(re_).union(again), "long_wait_abuse")
-    per = signals.group_by(["state", "kind"]).aggregate(cases=signals.case_id.nunique()).execute()
-    ids_df = signals.select("state", "case_id").distinct().execute()
+    try:
+        per = signals.group_by(["state", "kind"]).aggregate(cases=signals.case_id.nunique()).execute()
+        ids_df = signals.select("state", "case_id").distinct().execute()
+        flagged = signals.select(s_state="state", s_case="case_id").distinct()
+        exits = _exits(ended.join(flagged, [ended.state == flagged.s_state, ended.case_id == flagged.s_case]))
+    finally:
+        ctx.log.engine.drop(signals)
     scores = _owner_scores(ctx, spells)
     owners_of = ended.select("state", "case_id", "owner").distinct().execute()
-    flagged = signals.select(s_state="state", s_case="case_id").distinct()
-    exits = _exits(ended.join(flagged, [ended.state == flagged.s_state, ended.case_id == flagged.s_case]))
     by_label = {s.label: s for s in rec.states}
     findings: list[Finding] = []
     for label in sorted(ids_df["state"].astype(str).unique()):
