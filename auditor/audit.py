@@ -45,6 +45,9 @@ class AuditOptions:
     working_hours: WorkingHours | None = None
     # A reference model (BPMN or PNML) for compliant failures; without one, a model is discovered.
     model: Path | None = None
+    # DuckDB's memory for the audit (its default is 80% of RAM): the detectors' intermediate tables spill
+    # to disk beyond it. AUDITOR_MEMORY_LIMIT overrides it; None leaves the engine as it is.
+    memory_limit: str | None = "2.5GB"
 
 
 @dataclass
@@ -326,6 +329,8 @@ def build_context(log: EventLog, options: AuditOptions) -> AuditContext:
 def run(log: EventLog, options: AuditOptions, progress: Progress | None = None) -> AuditResult:
     say = progress or (lambda _m: None)
     say("preparing")
+    if options.memory_limit:
+        log.engine.cap_memory(options.memory_limit)
     ctx = build_context(log, options)
     findings: list[Finding] = []
     ctx.pending = []

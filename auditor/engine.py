@@ -106,6 +106,13 @@ class Engine:
             con.execute(f"SET memory_limit = '{_sql_str(limit)}'")
         self._names = itertools.count()
 
+    def cap_memory(self, limit: str) -> None:
+        """Lowers DuckDB's memory limit to `limit` for the work that follows (spilling beyond it), unless
+        the user set AUDITOR_MEMORY_LIMIT, which always wins."""
+        if os.environ.get("AUDITOR_MEMORY_LIMIT"):
+            return
+        self.con.execute(f"SET memory_limit = '{_sql_str(limit)}'")
+
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
         return self.backend.con
