@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import ibis
 
-from auditor.engine import Engine
+from auditor.engine import ROW, Engine
 
 
 def test_drop_frees_a_materialised_table() -> None:
@@ -16,3 +18,15 @@ def test_drop_frees_a_materialised_table() -> None:
         assert kept.op().name in names
         assert gone.op().name not in names
         assert int(kept.count().execute()) == 2
+
+
+def test_drop_frees_a_numbered_csv_source(tmp_path: Path) -> None:
+    src = tmp_path / "x.csv"
+    src.write_text("case,activity\n1,a\n2,b\n")
+    with Engine() as engine:
+        raw, rejects = engine.load_csv(src, engine.sniff_csv(src, sep=None))
+        assert not rejects.rows
+        assert raw.order_by(ROW).execute()[ROW].tolist() == [1, 2]
+        engine.drop(raw)
+        left = engine.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_raw%'").fetchone()
+        assert left == (0,)
