@@ -8,6 +8,7 @@ Python's indenting encoder seconds, while a list on one line is encoded by the f
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from typing import Any
 
@@ -27,6 +28,7 @@ def dumps(data: dict[str, Any]) -> str:
             f = {**f, "case_ids": mark.format(len(lists) - 1)}
         shallow.append(f)
     text = json.dumps({**data, "findings": shallow}, indent=2, ensure_ascii=False)
-    for i, ids in enumerate(lists):
-        text = text.replace(json.dumps(mark.format(i), ensure_ascii=False), ids, 1)
-    return text + "\n"
+    # one pass over the text (replacing mark by mark copied the whole text once per finding)
+    head, _, tail = json.dumps(mark, ensure_ascii=False).partition("{}")
+    pattern = re.compile(re.escape(head) + r"(\d+)" + re.escape(tail))
+    return pattern.sub(lambda m: lists[int(m.group(1))], text) + "\n"
