@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 KINDS = (
@@ -75,7 +76,12 @@ class Finding:
             raise ValueError(f"unknown finding kind {self.kind!r}")
         if self.severity not in SEVERITIES:
             raise ValueError(f"unknown severity {self.severity!r}")
-        self.case_ids = sorted({str(c) for c in self.case_ids})
+        ids = self.case_ids
+        # Detectors usually hand over sorted distinct strings already (millions at 10M events): checking
+        # that is ten times cheaper than sorting again.
+        strings = isinstance(ids, list) and all(type(c) is str for c in ids)
+        if not (strings and all(a < b for a, b in pairwise(ids))):
+            self.case_ids = sorted({str(c) for c in ids})
 
     @property
     def cases(self) -> int:

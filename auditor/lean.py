@@ -23,7 +23,7 @@ from typing import Any
 import ibis
 import pandas as pd
 
-from auditor.audit import AuditContext
+from auditor.audit import AuditContext, id_table
 from auditor.findings import Finding
 
 TOUCH_CAP_MINUTES = 60.0
@@ -143,7 +143,7 @@ def _figures(ctx: AuditContext, groups: pd.DataFrame, imperfect: list[str], rewo
     lead = float(c.hours.sum().execute() or 0.0)
     resolved = c.filter(c.first_resolution.notnull())
     n_resolved = int(resolved.count().execute())
-    bad = ibis.memtable({"case_id": imperfect or ["\x00"]}, schema={"case_id": "string"})
+    bad = id_table(case_id=imperfect or ["\x00"])
     first_pass = int(resolved.anti_join(bad, "case_id").count().execute()) if n_resolved else 0
     events = int(agg["events"])
     return {

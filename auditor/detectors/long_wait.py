@@ -69,7 +69,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from auditor import parking
-from auditor.audit import AuditContext
+from auditor.audit import AuditContext, id_table
 from auditor.businesstime import business_hours_between
 from auditor.findings import Finding
 
@@ -592,7 +592,7 @@ def _exits(spells: ir.Table) -> dict[str, list[dict[str, Any]]]:
 
 
 def _customer_vs_sla(times: ir.Table, ids: list[str]) -> dict[str, Any]:
-    chosen = ibis.memtable({"m_case": ids}, schema={"m_case": "string"})
+    chosen = id_table(m_case=ids)
     t = times.join(chosen, times.case_id == chosen.m_case)
     r = (
         t.aggregate(
