@@ -22,8 +22,8 @@ Business rules (one finding per activity; `evidence.mechanism` says which):
   the case type (present in one type, absent in another) is not judged. The step must add time: its own
   wait (from the previous event) has a median of at least `MIN_OWN_WAIT_MIN` minutes. Fisher's and
   Mann-Whitney's p-values (Benjamini-Hochberg adjusted) are reported too. Above `MAX_SAMPLE` cases per
-  group, the rank test (probability of superiority, Mann-Whitney) uses the `MAX_SAMPLE` cases with the
-  smallest hash of their id, so the same log always gives the same numbers; medians use every case.
+  group, the throughput comparison (probability of superiority, Mann-Whitney and the medians it reports) uses
+  the `MAX_SAMPLE` cases with the smallest hash of their id, so the same log always gives the same numbers.
 - Too little data is said, not flagged: fewer than `MIN_GROUP` cases on either side.
 - As context (not findings), activities that stopped altogether or appeared during the log are listed in
   `ctx.process_changes` with their dates.
