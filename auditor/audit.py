@@ -25,6 +25,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from auditor.businesstime import WorkingHours, business_hours_between
 from auditor.findings import Cost, Finding, log_header, rank, severity_for
@@ -125,6 +126,16 @@ class AuditContext:
             ordered = distinct.filter(distinct[column].notnull()).order_by(column)
             return [str(c) for c in ordered.to_pyarrow().column(0).to_pylist()]
         return sorted(str(c) for c in distinct.execute()[column])
+
+    def ids_by_activity(self, table: ir.Table, activities: list[str]) -> dict[str, list[str]]:
+        """Per activity, the distinct case ids of `table` as sorted strings (what `ids` gives), in one query."""
+        pairs = table.select("activity", "case_id").distinct().to_pyarrow()
+        out: dict[str, list[str]] = {}
+        for act in activities:
+            cases = pairs.filter(pc.equal(pairs["activity"], act))["case_id"]
+            # Arrow sorts strings by their UTF-8 bytes, which is Python's order.
+            out[act] = [str(c) for c in cases.take(pc.sort_indices(cases)).to_pylist()]
+        return out
 
     def stuck_paths(self, case_sets: list[list[str]], top: int = 3) -> list[list[dict[str, Any]]]:
         """For each set of cases, the edges where those cases spend their extra time: per edge, the mean

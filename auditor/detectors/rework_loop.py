@@ -18,7 +18,6 @@ from typing import Any
 
 import ibis
 import ibis.expr.types as ir
-import pyarrow.compute as pc
 
 from auditor.audit import AuditContext
 from auditor.findings import Finding
@@ -72,7 +71,7 @@ def _findings(ctx: AuditContext, repeats: ir.Table) -> list[Finding]:
         .aggregate(cases=r.case_id.nunique())
         .execute()
     )
-    ids = _cases_by_activity(r, [str(a) for a in per_act["activity"]])
+    ids = ctx.ids_by_activity(r, [str(a) for a in per_act["activity"]])
     findings: list[Finding] = []
     for row in per_act.itertuples(index=False):
         act = str(row.activity)
@@ -103,18 +102,6 @@ def _findings(ctx: AuditContext, repeats: ir.Table) -> list[Finding]:
         )
     findings.extend(_loops(ctx, r))
     return findings
-
-
-def _cases_by_activity(t: ir.Table, activities: list[str]) -> dict[str, list[str]]:
-    """Per activity, the distinct case ids of `t` as sorted strings (what `ctx.ids` gives), in one query."""
-    pairs = t.select("activity", "case_id").distinct().to_pyarrow()
-    out: dict[str, list[str]] = {}
-    for act in activities:
-        cases = pairs.filter(pc.equal(pairs["activity"], act))["case_id"]
-        # Arrow sorts strings by their UTF-8 bytes, which is Python's order; `sorted` then only makes sure
-        # of it (linear on sorted input), far cheaper than sorting Python strings.
-        out[act] = sorted(map(str, cases.take(pc.sort_indices(cases)).to_pylist()))
-    return out
 
 
 def _loops(ctx: AuditContext, repeats: ir.Table) -> list[Finding]:

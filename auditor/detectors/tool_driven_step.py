@@ -32,7 +32,6 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
-import pyarrow.compute as pc
 
 from auditor.audit import AuditContext
 from auditor.findings import Finding
@@ -93,7 +92,7 @@ def detect(ctx: AuditContext) -> list[Finding]:
             found.append((row, mechanisms))
     flagged = [str(row.activity) for row, _ in found]
     accounts = _accounts(ctx, [a for (_, m), a in zip(found, flagged, strict=True) if "system_account" in m])
-    ids = _cases_by_activity(e.filter(e.activity.isin(flagged)), flagged) if flagged else {}
+    ids = ctx.ids_by_activity(e.filter(e.activity.isin(flagged)), flagged) if flagged else {}
     findings = []
     for (row, mechanisms), act in zip(found, flagged, strict=True):
         if "system_account" in mechanisms:
@@ -125,18 +124,6 @@ def detect(ctx: AuditContext) -> list[Finding]:
             )
         )
     return findings
-
-
-def _cases_by_activity(t: ir.Table, activities: list[str]) -> dict[str, list[str]]:
-    """Per activity, the distinct case ids of `t` as sorted strings (what `ctx.ids` gives), in one query."""
-    pairs = t.select("activity", "case_id").distinct().to_pyarrow()
-    out: dict[str, list[str]] = {}
-    for act in activities:
-        cases = pairs.filter(pc.equal(pairs["activity"], act))["case_id"]
-        # Arrow sorts strings by their UTF-8 bytes, which is Python's order; `sorted` then only makes sure
-        # of it (linear on sorted input), far cheaper than sorting Python strings.
-        out[act] = sorted(map(str, cases.take(pc.sort_indices(cases)).to_pylist()))
-    return out
 
 
 def _title(act: str, mechanism: str, ev: dict[str, Any]) -> str:
