@@ -349,7 +349,12 @@ def run(log: EventLog, options: AuditOptions, progress: Progress | None = None) 
     say = progress or (lambda _m: None)
     say("preparing")
     if options.memory_limit:
-        log.engine.cap_memory(options.memory_limit)
+        with log.engine.capped_memory(options.memory_limit):
+            return _run(log, options, say)
+    return _run(log, options, say)
+
+
+def _run(log: EventLog, options: AuditOptions, say: Progress) -> AuditResult:
     ctx = build_context(log, options)
     findings: list[Finding] = []
     ctx.pending = []
@@ -371,6 +376,9 @@ def run(log: EventLog, options: AuditOptions, progress: Progress | None = None) 
     n_events = int(t.count().execute())
     n_acts = int(t.activity.nunique().execute())
     header = log_header(n_events, ctx.total_cases, n_acts, ctx.start, ctx.end)
+    # The context's tables are the audit's alone; what runs next on the log (the map) gets their memory.
+    log.engine.drop(ctx.events)
+    log.engine.drop(ctx.cases)
     return AuditResult(
         log=header,
         findings=rank(findings),

@@ -12,6 +12,8 @@ import itertools
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,17 +103,26 @@ class Engine:
         con.execute("SET preserve_insertion_order = true")
         if threads:
             con.execute(f"SET threads = {int(threads)}")
-        if memory_limit or os.environ.get("AUDITOR_MEMORY_LIMIT"):
-            limit = memory_limit or os.environ["AUDITOR_MEMORY_LIMIT"]
-            con.execute(f"SET memory_limit = '{_sql_str(limit)}'")
+        self._memory_limit = memory_limit or os.environ.get("AUDITOR_MEMORY_LIMIT")
+        if self._memory_limit:
+            con.execute(f"SET memory_limit = '{_sql_str(self._memory_limit)}'")
         self._names = itertools.count()
 
-    def cap_memory(self, limit: str) -> None:
-        """Lowers DuckDB's memory limit to `limit` for the work that follows (spilling beyond it), unless
-        the user set AUDITOR_MEMORY_LIMIT, which always wins."""
+    @contextmanager
+    def capped_memory(self, limit: str) -> Iterator[None]:
+        """DuckDB's memory limit lowered to `limit` inside the block (work beyond it spills), then restored;
+        unless the user set AUDITOR_MEMORY_LIMIT, which always wins."""
         if os.environ.get("AUDITOR_MEMORY_LIMIT"):
+            yield
             return
         self.con.execute(f"SET memory_limit = '{_sql_str(limit)}'")
+        try:
+            yield
+        finally:
+            if self._memory_limit:
+                self.con.execute(f"SET memory_limit = '{_sql_str(self._memory_limit)}'")
+            else:
+                self.con.execute("RESET memory_limit")
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:

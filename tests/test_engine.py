@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import ibis
+import pytest
 
 from auditor.engine import ROW, Engine
 
@@ -30,3 +31,30 @@ def test_drop_frees_a_numbered_csv_source(tmp_path: Path) -> None:
         engine.drop(raw)
         left = engine.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_raw%'").fetchone()
         assert left == (0,)
+
+
+def test_capped_memory_is_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AUDITOR_MEMORY_LIMIT", raising=False)
+    with Engine(memory_limit="3GB") as engine:
+        def limit() -> str:
+            row = engine.con.execute("SELECT current_setting('memory_limit')").fetchone()
+            assert row is not None
+            return str(row[0])
+
+        before = limit()
+        with engine.capped_memory("1GB"):
+            assert limit() != before
+        assert limit() == before
+        monkeypatch.setenv("AUDITOR_MEMORY_LIMIT", "3GB")
+        with engine.capped_memory("1GB"):
+            assert limit() == before  # the user's setting wins
+
+
+def test_capped_memory_returns_to_duckdbs_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AUDITOR_MEMORY_LIMIT", raising=False)
+    with Engine() as engine:
+        setting = "SELECT current_setting('memory_limit')"
+        before = engine.con.execute(setting).fetchone()
+        with engine.capped_memory("1GB"):
+            assert engine.con.execute(setting).fetchone() != before
+        assert engine.con.execute(setting).fetchone() == before
