@@ -47,6 +47,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from auditor.engine import Engine
 from auditor.errors import InputError, UsageError
 from auditor.ingest import EventLog
 
@@ -919,14 +920,22 @@ def coded_traces(log: EventLog, names: Sequence[str] | None = None) -> tuple[ir.
     t = log.table
     if names is None:
         names = [str(a) for a in t.select("activity").distinct().execute()["activity"]]
+    codes, ordered = activity_codes(log.engine, names)
+    ev = t.join(codes, "activity")
+    traces = ev.group_by("case_id").aggregate(trace=ev.code.collect(order_by=[ev.timestamp, ev.seq]))
+    return traces, ordered
+
+
+def activity_codes(engine: Engine, names: Iterable[str]) -> tuple[ir.Table, list[str]]:
+    """The activities as small integers, an engine table (`activity`, `code`: 1 = the first name in sorted
+    order), and the names by code, for `decode`. Codes follow the names' order, so coded traces sort as
+    the lists of names would."""
     ordered = sorted(names)
     codes = ibis.memtable(
         {"activity": ordered, "code": list(range(1, len(ordered) + 1))},
         schema={"activity": "string", "code": "int32"},
     )
-    ev = t.join(log.engine.materialize(codes, "activity_codes"), "activity")
-    traces = ev.group_by("case_id").aggregate(trace=ev.code.collect(order_by=[ev.timestamp, ev.seq]))
-    return traces, ordered
+    return engine.materialize(codes, "activity_codes"), ordered
 
 
 def decode(trace: Sequence[int], names: Sequence[str]) -> Trace:
