@@ -50,6 +50,7 @@ import ibis.expr.types as ir
 from auditor.engine import Engine
 from auditor.errors import InputError, UsageError
 from auditor.ingest import EventLog
+from auditor.order import US_PER_MILLISECOND, US_PER_SECOND, Span, packing
 
 Trace = tuple[str, ...]
 Weighted = Sequence[tuple[Trace, int]]
@@ -904,26 +905,74 @@ class VariantCounts:
 
 def activity_events(log: EventLog) -> dict[str, int]:
     """Events per activity, by activity name."""
+    return log_profile(log).activity_events
+
+
+@dataclass(frozen=True)
+class LogProfile:
+    """One scan's worth of facts about a log: events per activity, and its time and row span."""
+
+    activity_events: dict[str, int]
+    span: Span | None  # None for an empty log
+
+
+def log_profile(log: EventLog) -> LogProfile:
+    """Events per activity and the log's span (first and last instant, row numbers, timestamp grain), in one
+    grouped scan: the span decides whether event order packs into one integer (`auditor.order`)."""
     t = log.table
-    acts = t.group_by("activity").aggregate(events=t.count()).execute()
-    return {str(a): int(n) for a, n in zip(acts["activity"], acts["events"], strict=True)}
+    us = Engine.epoch_us(t.timestamp)
+    acts = (
+        t.group_by("activity")
+        .aggregate(
+            events=t.count(),
+            first_us=us.min(),
+            last_us=us.max(),
+            seq_min=t.seq.min(),
+            seq_max=t.seq.max(),
+            whole_s=(us % US_PER_SECOND == 0).all(),
+            whole_ms=(us % US_PER_MILLISECOND == 0).all(),
+        )
+        .execute()
+    )
+    events = {str(a): int(n) for a, n in zip(acts["activity"], acts["events"], strict=True)}
+    columns = ("first_us", "last_us", "seq_min", "seq_max")
+    if acts.empty or any(acts[c].isna().any() for c in columns):
+        return LogProfile(events, None)
+    span = Span(
+        first_us=int(acts["first_us"].min()),
+        last_us=int(acts["last_us"].max()),
+        seq_min=int(acts["seq_min"].min()),
+        seq_max=int(acts["seq_max"].max()),
+        whole_seconds=bool(acts["whole_s"].all()),
+        whole_milliseconds=bool(acts["whole_ms"].all()),
+    )
+    return LogProfile(events, span)
 
 
-def coded_traces(log: EventLog, names: Sequence[str] | None = None) -> tuple[ir.Table, list[str]]:
+def coded_traces(
+    log: EventLog, names: Sequence[str] | None = None, span: Span | None = None
+) -> tuple[ir.Table, list[str]]:
     """Per case: `case_id` and `trace`, the case's activities in order (timestamp, then source order) as
     integer codes; and the activities by code (code 1 = the first name in sorted order).
 
     Grouping cases by lists of small integers is several times faster than by lists of names (0.3 s
     against 1.4 s at 1M events here). Codes follow the names' sorted order, so traces sort exactly as the
-    lists of names would.
+    lists of names would. Given the log's `span`, and where `auditor.order` can pack (timestamp, seq, code)
+    into one integer, each case's list is sorted by that integer instead of by an ordered aggregate over
+    two columns: the same traces, about 1.7 times cheaper.
     """
     t = log.table
     if names is None:
         names = [str(a) for a in t.select("activity").distinct().execute()["activity"]]
     codes, ordered = activity_codes(log.engine, names)
     ev = t.join(codes, "activity")
-    traces = ev.group_by("case_id").aggregate(trace=ev.code.collect(order_by=[ev.timestamp, ev.seq]))
-    return traces, ordered
+    packed = packing(span, len(ordered)) if span is not None else None
+    if packed is None:
+        trace = ev.code.collect(order_by=[ev.timestamp, ev.seq])
+    else:
+        key = packed.key(Engine.epoch_us(ev.timestamp), ev.seq, ev.code)
+        trace = key.collect().sort().map(packed.code)
+    return ev.group_by("case_id").aggregate(trace=trace), ordered
 
 
 def activity_codes(engine: Engine, names: Iterable[str]) -> tuple[ir.Table, list[str]]:
@@ -945,8 +994,9 @@ def decode(trace: Sequence[int], names: Sequence[str]) -> Trace:
 def variant_counts(log: EventLog, limit: int) -> VariantCounts:
     """The variants with their cases, most frequent first (ties: shorter, then by sequence, as
     auditor.variants orders them), at most `limit`: one scan and sort of the events in the engine."""
-    events = activity_events(log)
-    traces, names = coded_traces(log, list(events))
+    profile = log_profile(log)
+    events = profile.activity_events
+    traces, names = coded_traces(log, list(events), profile.span)
     grouped = traces.group_by("trace").aggregate(cases=traces.count())
     vt = log.engine.materialize(grouped, "variant_counts")
     totals = vt.aggregate(variants=vt.count(), cases=vt.cases.sum()).execute().iloc[0]

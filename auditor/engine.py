@@ -58,6 +58,11 @@ def _epoch_seconds(value: float) -> _TS_UTC:  # type: ignore[valid-type]
     """Seconds since 1970-01-01 UTC to an instant."""
 
 
+@ibis.udf.scalar.builtin(name="epoch_us")
+def _epoch_us(value: _TS_UTC) -> int:  # type: ignore[empty-body, valid-type]
+    """Microseconds since 1970-01-01 UTC of an instant."""
+
+
 @ibis.udf.scalar.builtin(name="trim")
 def _trim(value: str) -> str:  # type: ignore[empty-body]
     """Removes leading and trailing spaces (much cheaper in DuckDB than trimming a character set)."""
@@ -365,6 +370,11 @@ class Engine:
     @staticmethod
     def epoch_to_utc(seconds: ir.NumericValue) -> ir.TimestampValue:
         return _epoch_seconds(seconds)
+
+    @staticmethod
+    def epoch_us(value: ir.TimestampValue) -> ir.IntegerValue:
+        """Microseconds since 1970-01-01 UTC, exact (epoch_seconds goes through a float)."""
+        return _epoch_us(value)
 
     @staticmethod
     def clean_text(value: ir.Value) -> ir.StringValue:
