@@ -917,34 +917,36 @@ class LogProfile:
 
 
 def log_profile(log: EventLog) -> LogProfile:
-    """Events per activity and the log's span (first and last instant, row numbers, timestamp grain), in one
-    grouped scan: the span decides whether event order packs into one integer (`auditor.order`)."""
+    """Events per activity and the log's span (first and last instant, row numbers, timestamp grain): the
+    span decides whether event order packs into one integer (`auditor.order`). Two scans: the span's
+    ungrouped one costs a quarter of the grouped count (0.04 against 0.15 s at 10M events here), less
+    than carrying the span through the grouping."""
     t = log.table
+    acts = t.group_by("activity").aggregate(events=t.count()).execute()
+    events = {str(a): int(n) for a, n in zip(acts["activity"], acts["events"], strict=True)}
     us = Engine.epoch_us(t.timestamp)
-    acts = (
-        t.group_by("activity")
-        .aggregate(
-            events=t.count(),
+    row = (
+        t.aggregate(
             first_us=us.min(),
             last_us=us.max(),
             seq_min=t.seq.min(),
             seq_max=t.seq.max(),
-            whole_s=(us % US_PER_SECOND == 0).all(),
-            whole_ms=(us % US_PER_MILLISECOND == 0).all(),
+            # abs: before 1970 the remainder is negative
+            off_s=(us % US_PER_SECOND).abs().max(),
+            off_ms=(us % US_PER_MILLISECOND).abs().max(),
         )
         .execute()
+        .iloc[0]
     )
-    events = {str(a): int(n) for a, n in zip(acts["activity"], acts["events"], strict=True)}
-    columns = ("first_us", "last_us", "seq_min", "seq_max")
-    if acts.empty or any(acts[c].isna().any() for c in columns):
+    if row.isna().any():
         return LogProfile(events, None)
     span = Span(
-        first_us=int(acts["first_us"].min()),
-        last_us=int(acts["last_us"].max()),
-        seq_min=int(acts["seq_min"].min()),
-        seq_max=int(acts["seq_max"].max()),
-        whole_seconds=bool(acts["whole_s"].all()),
-        whole_milliseconds=bool(acts["whole_ms"].all()),
+        first_us=int(row["first_us"]),
+        last_us=int(row["last_us"]),
+        seq_min=int(row["seq_min"]),
+        seq_max=int(row["seq_max"]),
+        whole_seconds=int(row["off_s"]) == 0,
+        whole_milliseconds=int(row["off_ms"]) == 0,
     )
     return LogProfile(events, span)
 

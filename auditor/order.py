@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import ibis.expr.types as ir
 
+from auditor.engine import Engine
+
 MAX_BITS = 63  # the key stays a non-negative BIGINT
 US_PER_SECOND = 1_000_000
 US_PER_MILLISECOND = 1_000
@@ -51,7 +53,8 @@ class Packing:
 
     def key(self, epoch_us: ir.IntegerValue, seq: ir.IntegerValue, code: ir.IntegerValue) -> ir.IntegerValue:
         """The event's order key: ordering by it is ordering by (timestamp, seq)."""
-        ticks = (epoch_us - self.origin_us) // self.unit_us
+        since = epoch_us - self.origin_us  # never negative: the origin is the first event
+        ticks = since if self.unit_us == 1 else Engine.int_divide(since, self.unit_us)
         return (
             ticks * (1 << (self.seq_bits + self.code_bits))
             + (seq - self.seq_origin) * (1 << self.code_bits)
