@@ -372,10 +372,11 @@ def build_context(log: EventLog, options: AuditOptions) -> AuditContext:
 def run(log: EventLog, options: AuditOptions, progress: Progress | None = None) -> AuditResult:
     say = progress or (lambda _m: None)
     say("preparing")
-    if options.memory_limit:
-        with log.engine.capped_memory(options.memory_limit):
-            return _run(log, options, say)
-    return _run(log, options, say)
+    with log.engine.unordered():
+        if options.memory_limit:
+            with log.engine.capped_memory(options.memory_limit):
+                return _run(log, options, say)
+        return _run(log, options, say)
 
 
 def _run(log: EventLog, options: AuditOptions, say: Progress) -> AuditResult:

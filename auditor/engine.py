@@ -119,6 +119,17 @@ class Engine:
         self._names = itertools.count()
 
     @contextmanager
+    def unordered(self) -> Iterator[None]:
+        """Inside the block, tables are built without keeping their rows in input order, so DuckDB need not
+        put its parallel results back in order. Only for work whose every result is ordered explicitly or
+        not at all (the audit's detectors); reading a log numbers its rows and needs the order."""
+        self.con.execute("SET preserve_insertion_order = false")
+        try:
+            yield
+        finally:
+            self.con.execute("SET preserve_insertion_order = true")
+
+    @contextmanager
     def capped_memory(self, limit: str) -> Iterator[None]:
         """DuckDB's memory limit lowered to `limit` inside the block (work beyond it spills), then restored;
         unless the user set AUDITOR_MEMORY_LIMIT, which always wins."""

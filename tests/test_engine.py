@@ -58,3 +58,15 @@ def test_capped_memory_returns_to_duckdbs_default(monkeypatch: pytest.MonkeyPatc
         with engine.capped_memory("1GB"):
             assert engine.con.execute(setting).fetchone() != before
         assert engine.con.execute(setting).fetchone() == before
+
+
+def test_unordered_is_restored() -> None:
+    with Engine() as engine:
+        setting = "SELECT current_setting('preserve_insertion_order')"
+        assert engine.con.execute(setting).fetchone() == (True,)
+        with engine.unordered():
+            assert engine.con.execute(setting).fetchone() == (False,)
+        assert engine.con.execute(setting).fetchone() == (True,)
+        with pytest.raises(RuntimeError), engine.unordered():
+            raise RuntimeError("a failing audit step")
+        assert engine.con.execute(setting).fetchone() == (True,)
