@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import html
 import io
 import sys
 import time
@@ -721,7 +722,9 @@ def write_model(model: Model, out_dir: Path, formats: Sequence[str], *, title: s
 def _write_picture(bpmn: Any, path: Path, fmt: str, title: str) -> None:
     params: dict[str, Any] = {"format": "svg" if fmt == "dot" else fmt, "rankdir": "LR"}
     if title:
-        params.update({"enable_graph_title": True, "graph_title": title})
+        # pm4py writes the title into an HTML-like label as it is: a file named "Billing & Payments.csv"
+        # made dot fail.
+        params.update({"enable_graph_title": True, "graph_title": html.escape(title, quote=True)})
     with _pm4py_calls():
         gviz = bpmn_visualizer.apply(bpmn, parameters=params)
     if fmt == "dot":

@@ -311,6 +311,21 @@ def test_cli_variants() -> None:
     assert res.exit_code == 0 and "median throughput" in res.stdout and "Create Ticket →" in res.stdout
 
 
+def test_cli_discover_pictures_of_a_hostile_file_name(tmp_path: Path) -> None:
+    """The picture's title is the file name: &, <, quotes and non-ASCII must not break dot."""
+    source = tmp_path / 'Billing & <Payments> "Q1" ünï.csv'
+    source.write_text(
+        "case,activity,time\n"
+        + "".join(f"c{i},Open,2024-01-0{1 + i % 3} 08:00\nc{i},Close,2024-01-0{1 + i % 3} 09:00\n" for i in range(6)),
+        encoding="utf-8",
+    )
+    out = tmp_path / "m"
+    res = runner.invoke(app, ["discover", str(source), "-o", str(out), "--formats", "svg,dot"])
+    assert res.exit_code == 0, res.output
+    svg = (out / "model.svg").read_text(encoding="utf-8")
+    assert "Billing &amp; &lt;Payments&gt;" in svg and "ünï" in svg
+
+
 # ---------------------------------------------------------------- real logs
 
 
