@@ -140,6 +140,43 @@ def test_cp1252_detected(engine: Engine, tmp_path: Path) -> None:
     assert events(log)["activity"].tolist() == ["Prüfung – Stufe 1", "Lösung € ok"]
 
 
+def test_utf8_with_stray_cp1252_bytes(engine: Engine, tmp_path: Path) -> None:
+    """A UTF-8 export with one value pasted in as cp1252: both kinds of accent survive."""
+    data = "case;activity;timestamp;agent\nE1;Rückruf ok;2024-03-01 08:00;Jérôme\n".encode()
+    data += "E1;Close;2024-03-01 09:00;Renée\n".encode("cp1252")
+    log = load(write(tmp_path, "m.csv", data), ReadOptions(), engine)
+    assert log.summary.encoding == "utf-8+cp1252"
+    ev = events(log)
+    assert ev["activity"].tolist() == ["Rückruf ok", "Close"]
+    assert ev["resource"].tolist() == ["Jérôme", "Renée"]
+
+
+def test_short_western_cp1252_with_an_undefined_byte(engine: Engine, tmp_path: Path) -> None:
+    """A short sample a detector ranks as Cyrillic, with a byte cp1252 leaves undefined: still cp1252, the
+    undefined byte read as latin-1 on its own, the euro sign and quotes kept."""
+    data = "case;activity;timestamp;agent\nE1;Refund € “quoted”;2024-03-01 08:00;Jérôme\n".encode("cp1252")
+    data += b"E1;Close \x81 odd;2024-03-01 09:00;Ren\xe9e\n"
+    log = load(write(tmp_path, "w.csv", data), ReadOptions(), engine)
+    assert log.summary.encoding == "cp1252"
+    ev = events(log)
+    assert ev["activity"].tolist() == ["Refund € “quoted”", "Close \x81 odd"]
+    assert ev["resource"].tolist() == ["Jérôme", "Renée"]
+
+
+def test_wrong_declared_encoding_is_a_clear_error(engine: Engine, tmp_path: Path) -> None:
+    path = write(tmp_path, "u.csv", "case,activity,timestamp\nc,a,2024-01-01 10:00\n")
+    with pytest.raises(InputError, match=r"not valid utf-16.*--encoding"):
+        load(path, ReadOptions(encoding="utf-16"), engine)
+
+
+def test_cyrillic_cp1251_is_not_forced_to_cp1252(engine: Engine, tmp_path: Path) -> None:
+    text = "case;activity;timestamp\n" + "".join(
+        f"c{i};Обработка заявки клиента;2024-03-0{1 + i % 5} 08:00\n" for i in range(30)
+    )
+    log = load(write(tmp_path, "ru.csv", text.encode("cp1251")), ReadOptions(), engine)
+    assert events(log)["activity"].iloc[0] == "Обработка заявки клиента"
+
+
 def test_tsv_gz_and_jsonl(engine: Engine, tmp_path: Path) -> None:
     tsv = tmp_path / "l.tsv.gz"
     with gzip.open(tsv, "wt", encoding="utf-8") as fh:

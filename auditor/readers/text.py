@@ -1,8 +1,15 @@
 """Text encodings of delimited files.
 
 Business rule: the encoding named by `--encoding` wins; otherwise UTF-8 (with or without BOM) is taken when
-the text is valid UTF-8, and anything else is detected (charset-normalizer), cp1252 being the usual answer for
-Western exports. The engine reads UTF-8 only, so other encodings are transcoded once to a temporary file.
+the text is valid UTF-8, and anything else is detected, cp1252 being the usual answer for Western exports.
+The engine reads UTF-8 only, so other encodings are transcoded once to a temporary file.
+- UTF-8 text with a few stray single-byte characters (an export that pasted in a cp1252 value) is read as
+  `utf-8+cp1252`: UTF-8, and each byte that is not valid UTF-8 as its cp1252 character.
+- Single-byte text whose non-ASCII letters sit inside Latin words ("Jérôme", "Müller") is cp1252: a short
+  sample lets a detector rank Cyrillic or Shift-JIS first, and reading Western names with those garbles
+  every accent. Other text goes to charset-normalizer.
+- cp1252 leaves five byte values undefined; those bytes are read as latin-1 (the same code point), one by
+  one, so the rest of the file keeps its cp1252 characters (€, curly quotes) and no row is lost.
 A file that looks binary is refused with a clear error instead of producing garbage events.
 """
 
@@ -10,6 +17,7 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import re
 import zlib
 from pathlib import Path
 from typing import IO
@@ -23,6 +31,24 @@ _LATIN_LOOKALIKES = frozenset(
 )
 _NON_LATIN_ISO = frozenset({"iso8859-5", "iso8859-6", "iso8859-7", "iso8859-8", "iso8859-11"})
 _CHUNK = 16 << 20
+MIXED = "utf-8+cp1252"
+# A valid UTF-8 sequence of two to four bytes: the evidence that a file with invalid bytes is still UTF-8.
+_UTF8_MULTI = re.compile(rb"[\xC2-\xDF][\x80-\xBF]|[\xE0-\xEF][\x80-\xBF]{2}|[\xF0-\xF4][\x80-\xBF]{3}")
+_ASCII_LETTER = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+def _bytes_as_latin1(exc: UnicodeError) -> tuple[str, int]:
+    assert isinstance(exc, UnicodeDecodeError)
+    return "".join(chr(b) for b in exc.object[exc.start : exc.end]), exc.end
+
+
+def _bytes_as_cp1252(exc: UnicodeError) -> tuple[str, int]:
+    assert isinstance(exc, UnicodeDecodeError)
+    return exc.object[exc.start : exc.end].decode("cp1252", errors="auditor-latin1"), exc.end
+
+
+codecs.register_error("auditor-latin1", _bytes_as_latin1)
+codecs.register_error("auditor-cp1252", _bytes_as_cp1252)
 
 
 def open_binary(path: Path) -> IO[bytes]:
@@ -42,6 +68,8 @@ def read_head(path: Path, size: int = _HEAD) -> bytes:
 def detect_encoding(path: Path, declared: str | None) -> str:
     """A Python codec name for the file: `utf-8`, `utf-8-sig`, `utf-16`, `cp1252`, …"""
     if declared:
+        if declared.lower() == MIXED:
+            return MIXED
         try:
             return codecs.lookup(declared).name
         except LookupError as exc:
@@ -61,6 +89,10 @@ def detect_encoding(path: Path, declared: str | None) -> str:
         return "utf-8"
     except UnicodeDecodeError:
         pass
+    if _mostly_utf8(cut):
+        return MIXED
+    if _latin_words(cut):
+        return "cp1252"
     # Western exports are cp1252 far more often than the Latin look-alike code pages a detector ranks first
     # on a short sample (cp1250, cp850, mac_latin2, …): any Latin single-byte reading means cp1252.
     from charset_normalizer import from_bytes  # slow to import; only non-UTF-8 files need it
@@ -72,28 +104,50 @@ def detect_encoding(path: Path, declared: str | None) -> str:
     return name
 
 
-def to_utf8(path: Path, encoding: str, directory: Path) -> Path:
-    """The file as UTF-8 without BOM: the file itself when it already is, else a transcoded copy.
+def _mostly_utf8(data: bytes) -> bool:
+    """Invalid as UTF-8, yet its valid multi-byte sequences outnumber the bytes that are not."""
+    valid = len(_UTF8_MULTI.findall(data))
+    if not valid:
+        return False
+    text = data.decode("utf-8", errors="replace")
+    return valid > text.count("\ufffd")
 
-    cp1252 leaves five byte values undefined; a file using them is read as latin-1 instead, which maps
-    every byte, so no row is lost to the decoder.
-    """
+
+def _latin_words(data: bytes) -> bool:
+    """Most non-ASCII bytes touch an ASCII letter: accents inside Latin words, not runs of another script."""
+    high = [i for i, b in enumerate(data) if b >= 0x80]
+    if not high:
+        return True
+    inside = sum(
+        1 for i in high if (i > 0 and data[i - 1] in _ASCII_LETTER) or (i + 1 < len(data) and data[i + 1] in _ASCII_LETTER)
+    )
+    return inside >= 0.6 * len(high)
+
+
+def to_utf8(path: Path, encoding: str, directory: Path) -> Path:
+    """The file as UTF-8 without BOM: the file itself when it already is, else a transcoded copy."""
     if encoding == "utf-8":
         return path
     target = directory / (path.name.removesuffix(".gz") + ".utf8")
-    for enc in (encoding, "latin-1") if encoding == "cp1252" else (encoding,):
-        try:
-            _transcode(path, enc, target)
-            return target
-        except UnicodeDecodeError:
-            continue
-        except (OSError, EOFError, zlib.error) as exc:
-            raise InputError(f"{path}: cannot read the file ({exc}); check that it is not truncated") from exc
-    raise InputError(f"{path}: the text is not valid {encoding}; pass the right --encoding")
+    if encoding == MIXED:
+        codec, errors = "utf-8", "auditor-cp1252"
+    elif codecs.lookup(encoding).name == "cp1252":
+        codec, errors = "cp1252", "auditor-latin1"
+    else:
+        codec, errors = encoding, "strict"
+    try:
+        _transcode(path, codec, target, errors)
+    except UnicodeError as exc:
+        raise InputError(
+            f"{path}: the text is not valid {encoding} ({exc}); pass the right --encoding (e.g. utf-8, cp1252)"
+        ) from exc
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"{path}: cannot read the file ({exc}); check that it is not truncated") from exc
+    return target
 
 
-def _transcode(path: Path, encoding: str, target: Path) -> None:
-    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+def _transcode(path: Path, encoding: str, target: Path, errors: str = "strict") -> None:
+    decoder = codecs.getincrementaldecoder(encoding)(errors=errors)
     with open_binary(path) as src, open(target, "w", encoding="utf-8", newline="") as dst:
         while chunk := src.read(_CHUNK):
             dst.write(decoder.decode(chunk))
