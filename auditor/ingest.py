@@ -298,7 +298,8 @@ def _reason_kind(reason: ir.StringValue) -> ir.StringValue:
     """The reason without its row-specific part, for the summary's counts."""
     return ibis.cases(
         (reason.startswith("timestamp '"), "unreadable timestamp"),
-        else_=reason.split(":")[0],
+        # "too many fields: <the parser's detail>"; a column name may hold a colon too (XES: concept:name)
+        else_=reason.split(": ")[0],
     )
 
 

@@ -234,3 +234,10 @@ def test_uninferable_mapping_says_which_option(engine: Engine, tmp_path: Path) -
 def test_strict_fails_on_any_rejection(engine: Engine) -> None:
     with pytest.raises(StrictModeError, match="6 row"):
         load(DIRTY, ReadOptions(strict=True), engine)
+
+
+def test_summary_reason_keeps_a_column_name_with_a_colon(engine: Engine, tmp_path: Path) -> None:
+    body = "case:id,concept:name,time:timestamp\nc,a,2024-01-01 10:00\nc,,2024-01-01 11:00\n"
+    opts = ReadOptions(case="case:id", activity="concept:name", timestamp="time:timestamp")
+    log = load(write(tmp_path, "x.csv", body), opts, engine)
+    assert log.summary.reasons == {"missing activity (column 'concept:name')": 1}
