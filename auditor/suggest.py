@@ -66,12 +66,9 @@ def suggest(roles: Roles, source: str, thresholds: Thresholds | None = None) -> 
     if rules:
         lines.append("")
     for r in rules:
-        if len(r.before) == 1 and len(r.after) == 1:
-            lines += [f"[[order]]    # {r.origin}", f"before = {_q(r.before[0])}", f"after = {_q(r.after[0])}", ""]
-        else:
-            for b in r.before:
-                for af in r.after:
-                    lines += [f"[[order]]    # {r.origin}", f"before = {_q(b)}", f"after = {_q(af)}", ""]
+        # One rule with lists, never one rule per pair: "closed before any agent response" is not "closed
+        # before each kind of response", which would flag every case that got only one kind.
+        lines += [f"[[order]]    # {r.origin}", f"before = {_names(r.before)}", f"after = {_names(r.after)}", ""]
     lines += [
         "[thresholds]",
         f"stalled_days = {th.stalled_days:g}        # an open case idle this long at the end of the log is stalled",
@@ -79,3 +76,8 @@ def suggest(roles: Roles, source: str, thresholds: Thresholds | None = None) -> 
         "",
     ]
     return "\n".join(lines)
+
+
+def _names(names: tuple[str, ...]) -> str:
+    """One name as a TOML string, several as an array (a rule holds when any of them occurs)."""
+    return _q(names[0]) if len(names) == 1 else "[" + ", ".join(_q(n) for n in names) + "]"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from audit_helpers import SAMPLE, SAMPLE_RULES
+from audit_helpers import SAMPLE, SAMPLE_RULES, tiny_log
 from typer.testing import CliRunner
 
 from auditor.cli import app
@@ -76,3 +76,28 @@ def test_working_hours_adds_business_cost() -> None:
     assert cost["extra_business_hours_per_case"] <= cost["extra_hours_per_case"]
     res = runner.invoke(app, ["audit", str(SAMPLE), "--working-hours", "9 to 5"])
     assert res.exit_code == 2
+
+
+def test_suggested_pack_keeps_any_of_semantics(tmp_path: Path) -> None:
+    """Two kinds of agent response: the suggested pack says "closed before any response" in one rule, so
+    passing it back finds what the built-in default finds (one rule per response found every case)."""
+    rows = []
+    for i in range(12):
+        reply = "Reply to Customer" if i % 2 else "Call Customer"
+        rows += [(f"c{i:02d}", "Open", "2024-01-01 08:00", "ann", "t1"), (f"c{i:02d}", reply, "2024-01-01 09:00", "bob", "t1")]
+        rows += [(f"c{i:02d}", "Close Ticket", "2024-01-01 10:00", "bob", "t1")]
+    rows += [("c99", "Open", "2024-01-01 08:00", "ann", "t1"), ("c99", "Close Ticket", "2024-01-01 08:30", "bob", "t1")]
+    log = tiny_log(tmp_path, rows)
+    pack = tmp_path / "suggested.toml"
+    res = runner.invoke(app, ["rules", "suggest", str(log), "-o", str(pack), "-q"])
+    assert res.exit_code == 0, res.output
+    assert 'before = ["Call Customer", "Reply to Customer"]' in pack.read_text()
+
+    def order_findings(*extra: str) -> list[tuple[str, list[str]]]:
+        res = runner.invoke(app, ["audit", str(log), "--format", "json", "-q", *extra])
+        assert res.exit_code == 0, res.output
+        return [(f["title"], f["case_ids"]) for f in json.loads(res.stdout)["findings"] if f["kind"] == "order_violation"]
+
+    default = order_findings()
+    assert [ids for _, ids in default] == [["c99"]]
+    assert order_findings("--rules", str(pack)) == default
