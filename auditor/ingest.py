@@ -249,7 +249,10 @@ def _build(
         events = events.filter(~missing)
     if dup_rows is not None and duplicates:
         events = events.anti_join(dup_rows, events.seq == dup_rows[ROW])
-    profile_rejects: ir.Table | None = None
+    late_rejects: list[ir.Table] = []
+    events, lifecycle_rejects = _lifecycle(engine, events, options.lifecycle)
+    if lifecycle_rejects is not None:
+        late_rejects.append(lifecycle_rejects)
     twins = 0
     if profile is not None:
         say(f"applying the {profile.name} profile")
@@ -260,7 +263,7 @@ def _build(
             converted = converted.mutate(**{REASON: ibis.null("string")})
         twins = int(converted.filter(converted[TWIN]).count().execute())
         not_twin = converted.filter(~converted[TWIN])
-        profile_rejects = not_twin.filter(not_twin.activity.isnull())
+        late_rejects.append(not_twin.filter(not_twin.activity.isnull()).select("seq", REASON))
         events = not_twin.filter(not_twin.activity.notnull()).drop(TWIN, REASON)
         events = events.select(*CANONICAL, *[c for c in events.columns if c not in CANONICAL])
     if events is not parsed:
@@ -269,7 +272,7 @@ def _build(
         events = engine.materialize(events, "log")
         engine.drop(parsed)
 
-    rejected = _rejected_table(engine, raw, bad, rejects, source_cols, profile_rejects)
+    rejected = _rejected_table(engine, raw, bad, rejects, source_cols, late_rejects)
     engine.drop(raw)
     summary.rows_read = rows_read
     summary.accepted = int(events.count().execute())
@@ -325,9 +328,11 @@ def _rejected_table(
     bad: ir.Table,
     rejects: RawRejects,
     source_cols: list[str],
-    profile_rejects: ir.Table | None,
+    late_rejects: list[ir.Table],
 ) -> ir.Table:
-    """`row`, `reason`, then the original fields as text: the contract's rejected-rows layout."""
+    """`row`, `reason`, then the original fields as text: the contract's rejected-rows layout.
+    `late_rejects`: rows rejected after parsing (by a profile, or lifecycle transitions), as `seq` and
+    REASON."""
     out = {c: ("src_" + c if c in ("row", "reason") else c) for c in source_cols}
     parts = [
         bad.select(row=bad[ROW], reason=bad.__reason, **{out[c]: bad[c].cast("string") for c in source_cols})
@@ -341,18 +346,46 @@ def _rejected_table(
             schema={"row": "int64", "reason": "string"},
         )
         parts.append(structural.mutate(**{out[c]: ibis.null("string") for c in source_cols}))
-    if profile_rejects is not None:
+    for late in late_rejects:
         # The original fields come from the source rows themselves, exactly as read.
-        p = profile_rejects.select(
-            p_row=profile_rejects.seq,
-            p_reason=profile_rejects[REASON].fill_null("the profile found no activity for this row"),
-        )
+        p = late.select(p_row=late.seq, p_reason=late[REASON].fill_null("the profile found no activity for this row"))
         j = p.join(raw, p.p_row == raw[ROW])
         parts.append(j.select(row=j.p_row, reason=j.p_reason, **{out[c]: j[c].cast("string") for c in source_cols}))
     table = parts[0]
     for other in parts[1:]:
         table = table.union(other)
     return engine.materialize(table.order_by("row"), "rejected")
+
+
+LIFECYCLE_COLUMNS = ("lifecycle:transition", "lifecycle_transition", "lifecycle", "transition")
+# The XES standard lifecycle model's transitions other than `complete`.
+NON_COMPLETE = ("schedule", "assign", "reassign", "start", "suspend", "resume", "withdraw", "manualskip",
+                "autoskip", "pi_abort", "ate_abort")
+
+
+def _lifecycle(engine: Engine, events: ir.Table, mode: str) -> tuple[ir.Table, ir.Table | None]:
+    """Business rule: a log that records each activity instance as a start and a complete event (XES
+    lifecycle) is analysed on its complete events, one per instance: otherwise every activity would look
+    repeated (rework) and the start-to-complete time would count as waiting. The other standard transitions
+    are rejected with their reason, so no row is lost. Logs whose lifecycle column carries sub-statuses
+    instead (BPIC 2013: "Wait - User") are left alone; `mode` "all" keeps every transition."""
+    if mode not in ("complete", "all"):
+        raise UsageError(f"--lifecycle must be complete or all, not {mode!r}")
+    lower = {c.lower(): c for c in events.columns}
+    col = next((lower[c] for c in LIFECYCLE_COLUMNS if c in lower), None)
+    if mode == "all" or col is None or not events[col].type().is_string():
+        return events, None
+    values = {str(v) for v in events.select(v=events[col].strip().lower()).distinct().execute()["v"] if v is not None}
+    if not {"start", "complete"} <= values:
+        return events, None
+    transition = events[col].strip().lower()
+    other = transition.isin(list(NON_COMPLETE)).fill_null(False)
+    reason = (
+        ibis.literal("lifecycle '") + transition + f"' event (column {col!r}): each activity is analysed on its "
+        "'complete' event; pass --lifecycle all to keep every transition"
+    )
+    rejects = engine.materialize(events.filter(other).select("seq", **{REASON: reason}), "lifecycle_rejects")
+    return events.filter(~other), rejects
 
 
 def _profile(name: str | None) -> Profile | None:

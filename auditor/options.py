@@ -27,6 +27,9 @@ class ReadOptions:
     status_new_only: bool = False
     # Reject the whole input (exit 2) when any row would be rejected.
     strict: bool = False
+    # "complete": when a lifecycle column holds both start and complete transitions (XES), only the
+    # complete events are analysed, the others rejected with their reason; "all" keeps every transition.
+    lifecycle: str = "complete"
     # Cap on the decompressed size of a .gz input, in bytes: a defence against decompression bombs.
     max_decompressed_bytes: int = 64 * 1024**3
     extra: dict[str, str] = field(default_factory=dict)

@@ -12,7 +12,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from auditor.engine import Engine as LogEngine
 from auditor.errors import InputError
+from auditor.ingest import load
+from auditor.options import ReadOptions
 from auditor.readers.xes import DEFAULT_MAX_DECOMPRESSED_BYTES, Engine, FastPathDeclined, _read_xes, read_xes
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "xes"
@@ -410,3 +413,48 @@ def test_real_log_truncated_is_refused(tmp_path: Path) -> None:
     plain.write_bytes(cut)
     assert "incomplete" in refused(plain)
     assert "incomplete" in refused(gz(tmp_path, "helpdesk-cut.xes.gz", cut))
+
+
+def _lifecycle_xes(path: Path) -> Path:
+    def event(act: str, minute: int, transition: str) -> str:
+        return (
+            f"<event><string key='concept:name' value='{act}'/>"
+            f"<date key='time:timestamp' value='2024-03-04T08:{minute:02d}:00+00:00'/>"
+            f"<string key='lifecycle:transition' value='{transition}'/></event>"
+        )
+
+    traces = []
+    for case in range(4):
+        body = "".join(
+            event(act, 10 * i, "start") + event(act, 10 * i + 5, "complete")
+            for i, act in enumerate(["Open", "Work", "Close"])
+        )
+        traces.append(f"<trace><string key='concept:name' value='c{case}'/>{body}</trace>")
+    path.write_text("<log>" + "".join(traces) + "</log>", encoding="utf-8")
+    return path
+
+
+def test_start_and_complete_transitions_are_one_event_each(engine: LogEngine, tmp_path: Path) -> None:
+    """A start/complete log is analysed on its complete events; the starts are rejected with their reason,
+    so the row accounting still balances, and `--lifecycle all` keeps them."""
+    path = _lifecycle_xes(tmp_path / "lc.xes")
+    log = load(path, ReadOptions(), engine)
+    s = log.summary
+    assert (s.rows_read, s.accepted, s.rejected) == (24, 12, 12)
+    assert s.reasons == {"lifecycle 'start' event (column 'lifecycle:transition')": 12}
+    ev = log.table.order_by(["case_id", "timestamp"]).execute()
+    assert ev[ev.case_id == "c0"]["activity"].tolist() == ["Open", "Work", "Close"]
+    assert ev["timestamp"].dt.minute.tolist()[:3] == [5, 15, 25]
+    assert load(path, ReadOptions(lifecycle="all"), engine).summary.accepted == 24
+
+
+def test_sub_status_lifecycles_are_not_filtered(engine: LogEngine, tmp_path: Path) -> None:
+    """BPIC 2013 style: the lifecycle column holds sub-statuses, not start/complete: every row stays."""
+    path = tmp_path / "sub.xes"
+    events = "".join(
+        f"<event><string key='concept:name' value='Accepted'/><date key='time:timestamp' "
+        f"value='2024-03-04T08:0{i}:00+00:00'/><string key='lifecycle:transition' value='{v}'/></event>"
+        for i, v in enumerate(["In Progress", "Wait - User", "complete"])
+    )
+    path.write_text(f"<log><trace><string key='concept:name' value='p1'/>{events}</trace></log>", encoding="utf-8")
+    assert load(path, ReadOptions(), engine).summary.accepted == 3
