@@ -141,7 +141,8 @@ def _title(act: str, mechanism: str, ev: dict[str, Any]) -> str:
 
 def _duration(hours: float) -> str:
     if hours >= 24 and abs(hours / 24 - round(hours / 24)) < 0.05:
-        return f"{round(hours / 24):g} days"
+        days = round(hours / 24)
+        return f"{days:g} day" if days == 1 else f"{days:g} days"
     if hours >= 1:
         return f"{hours:.3g} h"
     return f"{hours * 60:.3g} min"

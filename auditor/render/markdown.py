@@ -11,8 +11,30 @@ from typing import Any
 CASE_IDS_SHOWN = 20
 
 
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_PUNCTUATION = set("\\`*_[]|#")
+
+
 def _cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Text that renders as itself in a table cell or a line: activity names may hold HTML (`<b>`), pipes,
+    asterisks or backticks, which Markdown would otherwise interpret."""
+    out = []
+    for ch in str(text).replace("\r", " ").replace("\n", " "):
+        out.append(_ENTITIES.get(ch) or ("\\" + ch if ch in _PUNCTUATION else ch))
+    return "".join(out)
+
+
+def _code(text: Any) -> str:
+    """A code span that shows `text` literally, backticks and pipes included."""
+    body = str(text).replace("\r", " ").replace("\n", " ").replace("|", "\\|")
+    longest = 0
+    run = 0
+    for ch in body:
+        run = run + 1 if ch == "`" else 0
+        longest = max(longest, run)
+    fence = "`" * (longest + 1)
+    pad = " " if body.startswith("`") or body.endswith("`") or longest else ""
+    return f"{fence}{pad}{body}{pad}{fence}"
 
 
 def _hours(value: float | None) -> str:
@@ -64,7 +86,7 @@ def findings_markdown(result: dict[str, Any], *, title: str = "Audit findings") 
     for i, f in enumerate(findings, start=1):
         out += [f"## {i}. {_cell(f['title'])}", ""]
         out.append(f"- kind: `{f['kind']}` · severity: **{f['severity']}** · activities: "
-                   + ", ".join(f"`{_cell(a)}`" for a in f["activities"]))
+                   + ", ".join(_code(a) for a in f["activities"]))
         cost = f.get("cost")
         if cost:
             out.append(f"- cost: {_hours(cost.get('extra_hours_per_case'))} extra hours per case, "
@@ -76,7 +98,7 @@ def findings_markdown(result: dict[str, Any], *, title: str = "Audit findings") 
         shown = f["case_ids"][:CASE_IDS_SHOWN]
         more = f["cases"] - len(shown)
         tail = f" … and {more:,} more (all in the JSON)" if more > 0 else ""
-        out += [f"- cases: {', '.join(f'`{_cell(c)}`' for c in shown)}{tail}", ""]
+        out += [f"- cases: {', '.join(_code(c) for c in shown)}{tail}", ""]
     return "\n".join(out)
 
 
