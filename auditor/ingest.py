@@ -266,6 +266,9 @@ def _build(
         late_rejects.append(not_twin.filter(not_twin.activity.isnull()).select("seq", REASON))
         events = not_twin.filter(not_twin.activity.notnull()).drop(TWIN, REASON)
         events = events.select(*CANONICAL, *[c for c in events.columns if c not in CANONICAL])
+        # A profile's conversion (joins, unions of field changes) loses the source order that the written
+        # Parquet promises; the sort is paid only on this path.
+        events = events.order_by("seq")
     if events is not parsed:
         # A dirty log is copied once more without its rejected and duplicate rows, so that later queries
         # do not filter again; a clean one is the parsed table itself.

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from auditor.engine import Engine
@@ -573,3 +574,15 @@ def test_profile_rule_pack_audits_its_fixture(name: str) -> None:
     assert ctx.roles.of("closure") == pack.roles["closure"]
     assert set(ctx.roles.accounts.system) <= resources
     assert result.log["cases"] > 0
+
+
+@pytest.mark.parametrize("name", PROFILE_NAMES)
+def test_written_parquet_keeps_source_order(engine: Engine, name: str, tmp_path: Path) -> None:
+    """The README promises the Parquet in source order (`seq`); a profile's conversion must not scramble it."""
+    from auditor.ingest import write
+
+    log, _ = ingest(engine, name)
+    out = tmp_path / f"{name}.parquet"
+    write(log, out)
+    seq = pq.read_table(out, columns=["seq"]).column("seq").to_pylist()
+    assert seq == sorted(seq) and len(seq) == log.summary.accepted
