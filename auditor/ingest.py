@@ -195,6 +195,12 @@ def _build(
         (act.isnull(), f"missing activity (column {mapping.activity!r})"),
         (ts_text.isnull(), f"missing timestamp (column {mapping.timestamp!r})"),
         (
+            ts.isnull() & to_utc(ts_raw, tsplan, strict=False).notnull(),
+            ibis.literal("timestamp '") + ts_text.substr(0, 60)
+            + f"' in column {mapping.timestamp!r} does not exist in {tsplan.zone}: the clocks skipped that hour "
+            "(daylight saving); check --timezone",
+        ),
+        (
             ts.isnull(),
             ibis.literal("timestamp '") + ts_text.substr(0, 60)
             + f"' in column {mapping.timestamp!r} does not read as {tsplan.description}; "
@@ -303,6 +309,7 @@ def _build(
 def _reason_kind(reason: ir.StringValue) -> ir.StringValue:
     """The reason without its row-specific part, for the summary's counts."""
     return ibis.cases(
+        (reason.startswith("timestamp '") & reason.contains("the clocks skipped"), "skipped local time (daylight saving)"),
         (reason.startswith("timestamp '"), "unreadable timestamp"),
         # "too many fields: <the parser's detail>"; a column name may hold a colon too (XES: concept:name)
         else_=reason.split(": ")[0],

@@ -87,14 +87,18 @@ def plan(engine: Engine, table: ir.Table, column: str, *, fmt: str | None, zone:
     return _plan_text(engine, table, column, zone, source)
 
 
-def to_utc(value: ir.Value, p: TimestampPlan) -> ir.TimestampValue:
-    """The expression that turns the column into UTC instants under plan `p` (NULL where it cannot)."""
+def to_utc(value: ir.Value, p: TimestampPlan, *, strict: bool = True) -> ir.TimestampValue:
+    """The expression that turns the column into UTC instants under plan `p` (NULL where it cannot).
+
+    A wall-clock time that the zone skipped (the hour clocks spring forward) has no instant: NULL, so the
+    row is rejected with that reason. `strict=False` gives the engine's lenient reading instead, which
+    moves such a time by an hour, for telling that reason apart from an unreadable value."""
     zone = p.zone
     if p.kind == "utc":
         return value
     if p.kind in ("naive", "date"):
         ts = value.cast("timestamp") if p.kind == "date" else value
-        return Engine.local_to_utc(ts, zone)
+        return _local(ts, zone, strict)
     if p.kind in ("epoch_s", "epoch_ms"):
         num = value.cast("float64") if value.type().is_numeric() else value.try_cast("float64")
         if p.kind == "epoch_ms":
@@ -102,27 +106,35 @@ def to_utc(value: ir.Value, p: TimestampPlan) -> ir.TimestampValue:
         return Engine.epoch_to_utc(num)
     text = Engine.clean_text(value)
     if p.kind == "iso":
-        return _iso(text, zone)
+        return _iso(text, zone, strict)
     assert p.fmt is not None
     parsed = Engine.try_strptime(text, p.fmt)
     if "%z" in p.fmt or "%Z" in p.fmt:
         return parsed
-    return _localise(parsed, zone)
+    return _localise(parsed, zone, strict)
 
 
-def _localise(ts: ir.TimestampValue, zone: str) -> ir.TimestampValue:
+def _local(ts: ir.TimestampValue, zone: str, strict: bool) -> ir.TimestampValue:
+    instant = Engine.local_to_utc(ts, zone)
+    if not strict:
+        return instant
+    # Only a time that exists in the zone reads back as itself.
+    return ibis.ifelse(Engine.utc_to_local(instant, zone) == ts, instant, ibis.null(instant.type()))
+
+
+def _localise(ts: ir.TimestampValue, zone: str, strict: bool) -> ir.TimestampValue:
     if zone == "UTC":
         return ts.cast("timestamp('UTC')")
-    return Engine.local_to_utc(ts, zone)
+    return _local(ts, zone, strict)
 
 
-def _iso(text: ir.StringValue, zone: str) -> ir.TimestampValue:
+def _iso(text: ir.StringValue, zone: str, strict: bool) -> ir.TimestampValue:
     if zone == "UTC":
         # The engine's session zone is UTC: naive text is read as UTC, text with an offset as that instant.
         return text.try_cast("timestamp('UTC')")
     has_offset = Engine.full_match(text, _OFFSET)
     aware = text.try_cast("timestamp('UTC')")
-    naive = Engine.local_to_utc(text.try_cast("timestamp"), zone)
+    naive = _local(text.try_cast("timestamp"), zone, strict)
     return ibis.ifelse(has_offset, aware, naive)
 
 
@@ -141,12 +153,12 @@ def _check_format(engine: Engine, fmt: str) -> None:
 
 
 def _candidates(text: ir.StringValue, zone: str, formats: tuple[str, ...]) -> dict[str, ir.TimestampValue]:
-    out: dict[str, ir.TimestampValue] = {"iso": _iso(text, zone)}
+    out: dict[str, ir.TimestampValue] = {"iso": _iso(text, zone, False)}
     out["epoch"] = ibis.ifelse(
         Engine.full_match(text, _EPOCH), Engine.epoch_to_utc(text.try_cast("float64")), ibis.null()
     )
     for f in formats:
-        out[f] = _localise(Engine.try_strptime(text, f), zone)
+        out[f] = _localise(Engine.try_strptime(text, f), zone, False)
     return out
 
 

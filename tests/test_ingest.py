@@ -241,3 +241,20 @@ def test_summary_reason_keeps_a_column_name_with_a_colon(engine: Engine, tmp_pat
     opts = ReadOptions(case="case:id", activity="concept:name", timestamp="time:timestamp")
     log = load(write(tmp_path, "x.csv", body), opts, engine)
     assert log.summary.reasons == {"missing activity (column 'concept:name')": 1}
+
+
+def test_a_local_time_skipped_by_daylight_saving_is_rejected_with_that_reason(engine: Engine, tmp_path: Path) -> None:
+    body = (
+        "case,activity,timestamp\nD1,Create,2024-03-31 01:30:00\nD1,Work,2024-03-31 02:30:00\n"
+        "D1,Resolve,2024-03-31 03:30:00\nD2,Create,31.03.2024 02:15\n"
+    )
+    log = load(write(tmp_path, "dst.csv", body), ReadOptions(timezone="Europe/Berlin"), engine)
+    assert log.summary.reasons.get("skipped local time (daylight saving)") == 1
+    rejected = log.rejected.execute() if log.rejected is not None else None
+    assert rejected is not None
+    row = rejected[rejected["row"] == 2].iloc[0]
+    assert "does not exist in Europe/Berlin" in row["reason"]
+    ev = events(log)
+    assert ev[ev.case_id == "D1"]["timestamp"].dt.hour.tolist() == [0, 1]  # 01:30 and 03:30 local, in UTC
+    # in UTC nothing is skipped
+    assert load(write(tmp_path, "utc.csv", body.split("D2")[0]), ReadOptions(), engine).summary.rejected == 0
