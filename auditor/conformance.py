@@ -182,7 +182,8 @@ RankedCases = tuple[ir.Table, list[tuple[int, Trace, int]]]
 def ranked_cases(log: EventLog) -> RankedCases:
     """Per case: `case_id`, `variant_rank` (ranked as auditor.variants orders variants: most cases first,
     then shorter, then by sequence), in the engine; and the variants as (rank, activities, cases)."""
-    traces, names = discovery.coded_traces(log)
+    profile = discovery.log_profile(log)
+    traces, names = discovery.coded_traces(log, list(profile.activity_events), profile.span)
     return rank_traces(log, traces, names)
 
 
