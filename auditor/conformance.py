@@ -35,6 +35,7 @@ import ibis.expr.types as ir
 from auditor import discovery
 from auditor.discovery import Fitness, Model, Trace, VariantReplay
 from auditor.ingest import EventLog
+from auditor.variants import coded_traces, decode, log_profile
 
 Progress = Callable[[str], None]
 
@@ -182,13 +183,13 @@ RankedCases = tuple[ir.Table, list[tuple[int, Trace, int]]]
 def ranked_cases(log: EventLog) -> RankedCases:
     """Per case: `case_id`, `variant_rank` (ranked as auditor.variants orders variants: most cases first,
     then shorter, then by sequence), in the engine; and the variants as (rank, activities, cases)."""
-    profile = discovery.log_profile(log)
-    traces, names = discovery.coded_traces(log, list(profile.activity_events), profile.span)
+    profile = log_profile(log)
+    traces, names = coded_traces(log, list(profile.activity_events), profile.span)
     return rank_traces(log, traces, names)
 
 
 def rank_traces(log: EventLog, traces: ir.Table, names: Sequence[str]) -> RankedCases:
-    """`ranked_cases` from the cases' traces coded as discovery.coded_traces codes them (`case_id`, `trace`;
+    """`ranked_cases` from the cases' traces coded as variants.coded_traces codes them (`case_id`, `trace`;
     `names`: the activities by code), for a caller that has computed them already."""
     v = traces.group_by("trace").aggregate(cases=traces.count())
     # Ranked once per variant, then joined back to the cases: ranking every case by its trace would sort
@@ -199,7 +200,7 @@ def rank_traces(log: EventLog, traces: ir.Table, names: Sequence[str]) -> Ranked
     )
     df = v.order_by("variant_rank").execute()
     variants = [
-        (int(r), discovery.decode(t, names), int(c))
+        (int(r), decode(t, names), int(c))
         for r, t, c in zip(df["variant_rank"], df["trace"], df["cases"], strict=True)
     ]
     ranked = log.engine.materialize(traces.join(v, "trace").select("case_id", "variant_rank"), "ranked_cases")

@@ -10,12 +10,17 @@ Business rules:
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import ibis
 import ibis.expr.types as ir
 
+from auditor.engine import Engine
 from auditor.ingest import EventLog
+from auditor.order import US_PER_MILLISECOND, US_PER_SECOND, Span, packing
+
+Trace = tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -69,11 +74,27 @@ def compute(
     """The variants of the log.
 
     `top` keeps the N most frequent; `min_coverage` keeps the most frequent until that share of cases is
-    covered (capped by `max_variants`). Without either, every variant is returned.
+    covered (capped by `max_variants`). Without either, every variant is returned. Computed on integer-coded
+    traces (`coded_traces`), decoded only for the variants returned; the order is `variant_table`'s, since
+    codes sort as the names do.
     """
-    vt = variant_table(log.table)
-    total_cases = int(log.table.case_id.nunique().execute())
-    total_variants = int(vt.count().execute())
+    profile = log_profile(log)
+    traces, names = coded_traces(log, list(profile.activity_events), profile.span, hours=True)
+    grouped = traces.group_by("trace").aggregate(cases=traces.count(), median_hours=traces.hours.median())
+    coded = log.engine.materialize(grouped, "variants")
+    try:
+        return _select(coded, names, top=top, min_coverage=min_coverage, max_variants=max_variants)
+    finally:
+        log.engine.drop(coded)
+
+
+def _select(
+    coded: ir.Table, names: list[str], *, top: int | None, min_coverage: float | None, max_variants: int | None
+) -> VariantSet:
+    vt = coded.order_by([ibis.desc(coded.cases), coded.trace.length(), coded.trace])
+    head = coded.aggregate(n=coded.count(), cases=coded.cases.sum()).execute().iloc[0]
+    total_variants = int(head["n"])
+    total_cases = int(head["cases"]) if total_variants else 0
     limit = top
     if min_coverage is not None:
         ranked = vt.mutate(
@@ -89,7 +110,7 @@ def compute(
     df = (vt.limit(limit) if limit is not None else vt).execute()
     out = [
         Variant(
-            activities=tuple(str(a) for a in trace),
+            activities=decode(trace, names),
             cases=int(cases),
             case_share=int(cases) / total_cases if total_cases else 0.0,
             median_hours=float(hours),
@@ -97,3 +118,92 @@ def compute(
         for trace, cases, hours in zip(df["trace"], df["cases"], df["median_hours"], strict=True)
     ]
     return VariantSet(variants=out, total_cases=total_cases, total_variants=total_variants)
+
+
+@dataclass(frozen=True)
+class LogProfile:
+    """One scan's worth of facts about a log: events per activity, and its time and row span."""
+
+    activity_events: dict[str, int]
+    span: Span | None  # None for an empty log
+
+
+def log_profile(log: EventLog) -> LogProfile:
+    """Events per activity and the log's span (first and last instant, row numbers, timestamp grain): the
+    span decides whether event order packs into one integer (`auditor.order`). Two scans: the span's
+    ungrouped one costs a quarter of the grouped count (0.04 against 0.15 s at 10M events here), less
+    than carrying the span through the grouping."""
+    t = log.table
+    acts = t.group_by("activity").aggregate(events=t.count()).execute()
+    events = {str(a): int(n) for a, n in zip(acts["activity"], acts["events"], strict=True)}
+    us = Engine.epoch_us(t.timestamp)
+    row = (
+        t.aggregate(
+            first_us=us.min(),
+            last_us=us.max(),
+            seq_min=t.seq.min(),
+            seq_max=t.seq.max(),
+            # abs: before 1970 the remainder is negative
+            off_s=(us % US_PER_SECOND).abs().max(),
+            off_ms=(us % US_PER_MILLISECOND).abs().max(),
+        )
+        .execute()
+        .iloc[0]
+    )
+    if row.isna().any():
+        return LogProfile(events, None)
+    span = Span(
+        first_us=int(row["first_us"]),
+        last_us=int(row["last_us"]),
+        seq_min=int(row["seq_min"]),
+        seq_max=int(row["seq_max"]),
+        whole_seconds=int(row["off_s"]) == 0,
+        whole_milliseconds=int(row["off_ms"]) == 0,
+    )
+    return LogProfile(events, span)
+
+
+def coded_traces(
+    log: EventLog, names: Sequence[str] | None = None, span: Span | None = None, *, hours: bool = False
+) -> tuple[ir.Table, list[str]]:
+    """Per case: `case_id` and `trace`, the case's activities in order (timestamp, then source order) as
+    integer codes; and the activities by code (code 1 = the first name in sorted order).
+
+    Grouping cases by lists of small integers is several times faster than by lists of names (0.3 s
+    against 1.4 s at 1M events here). Codes follow the names' sorted order, so traces sort exactly as the
+    lists of names would. Given the log's `span`, and where `auditor.order` can pack (timestamp, seq, code)
+    into one integer, each case's list is sorted by that integer instead of by an ordered aggregate over
+    two columns: the same traces, about 1.7 times cheaper. With `hours`, also each case's `start`, `end`
+    and elapsed `hours`.
+    """
+    t = log.table
+    if names is None:
+        names = [str(a) for a in t.select("activity").distinct().execute()["activity"]]
+    codes, ordered = activity_codes(log.engine, names)
+    ev = t.join(codes, "activity")
+    packed = packing(span, len(ordered)) if span is not None else None
+    if packed is None:
+        trace = ev.code.collect(order_by=[ev.timestamp, ev.seq])
+    else:
+        key = packed.key(Engine.epoch_us(ev.timestamp), ev.seq, ev.code)
+        trace = key.collect().sort().map(packed.code)
+    if not hours:
+        return ev.group_by("case_id").aggregate(trace=trace), ordered
+    per_case = ev.group_by("case_id").aggregate(trace=trace, start=ev.timestamp.min(), end=ev.timestamp.max())
+    return per_case.mutate(hours=(per_case.end.epoch_seconds() - per_case.start.epoch_seconds()) / 3600.0), ordered
+
+
+def activity_codes(engine: Engine, names: Iterable[str]) -> tuple[ir.Table, list[str]]:
+    """The activities as small integers, an engine table (`activity`, `code`: 1 = the first name in sorted
+    order), and the names by code, for `decode`. Codes follow the names' order, so coded traces sort as
+    the lists of names would."""
+    ordered = sorted(names)
+    codes = ibis.memtable(
+        {"activity": ordered, "code": list(range(1, len(ordered) + 1))},
+        schema={"activity": "string", "code": "int32"},
+    )
+    return engine.materialize(codes, "activity_codes"), ordered
+
+
+def decode(trace: Sequence[int], names: Sequence[str]) -> Trace:
+    return tuple(names[int(c) - 1] for c in trace)

@@ -348,3 +348,14 @@ def test_real_logs_discover(tmp_path: Path, relative: str) -> None:
     data = json.loads((out / "model.json").read_text())
     assert 0.9 <= data["quality"]["fitness"] <= 1.0 and 0 < data["quality"]["precision"] <= 1.0
     assert set(data["model"]["activities"]) <= _svg_texts(out / "model.svg")
+
+
+def test_coded_variants_equal_the_name_lists_in_the_engine(sample: EventLog) -> None:
+    """variants.compute (integer codes, packed order) against variant_table (lists of names, ordered
+    aggregate): same variants, counts, order and median hours."""
+    listed = variants.compute(sample)
+    by_names = variants.variant_table(sample.table).execute()
+    assert [v.activities for v in listed.variants] == [tuple(t) for t in by_names["trace"]]
+    assert [v.cases for v in listed.variants] == by_names["cases"].tolist()
+    assert [v.median_hours for v in listed.variants] == pytest.approx(by_names["median_hours"].tolist(), abs=1e-9)
+    assert listed.total_cases == int(sample.table.case_id.nunique().execute())

@@ -58,7 +58,8 @@ def _model(ctx: AuditContext, variants: list[tuple[int, Trace, int]], total_case
 
 
 def detect(ctx: AuditContext) -> list[Finding]:
-    from auditor import conformance, discovery
+    from auditor import conformance
+    from auditor.variants import activity_codes
 
     if not ctx.roles.resolution_or_closure:
         ctx.notes.append("compliant failures: the log has no resolution or closure activity; not judged")
@@ -67,10 +68,10 @@ def detect(ctx: AuditContext) -> list[Finding]:
     e = ctx.events
     c = ctx.cases
     threshold = max(1, int(ctx.thresholds.chasing_contacts))
-    # Activities as integer codes, as discovery.coded_traces codes them: lists of small integers group
+    # Activities as integer codes, as variants.coded_traces codes them: lists of small integers group
     # several times faster than lists of names and sort as the names would.
     activities = e.select("activity").distinct().execute()["activity"]
-    codes, names = discovery.activity_codes(engine, (str(a) for a in activities))
+    codes, names = activity_codes(engine, (str(a) for a in activities))
     fr = c.select(fr_case=c.case_id, fr=c.first_resolution, start=c.start)
     ev = e.join(fr, e.case_id == fr.fr_case).join(codes, "activity")
     before = ev.fr.isnull() | (ev.timestamp < ev.fr)
