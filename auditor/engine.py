@@ -210,16 +210,20 @@ class Engine:
         except duckdb.Error as exc:
             raise InputError(f"{path}: cannot read as CSV ({_first_line(exc)}); check --sep and --encoding") from exc
         rejects = self.con.execute(
-            f"SELECT line - 1 AS row, error_type, error_message, csv_line FROM {rej} ORDER BY line"
+            f"SELECT line - 1 AS row, byte_position, error_type, error_message, csv_line FROM {rej} ORDER BY line"
         ).fetchall()
+        # DuckDB counts a blank line in `line` although it is no row, while the accepted rows are numbered
+        # without them: a bad row after a blank line would get the next row's number, and every later
+        # row's `seq` would be off by one.
+        blanks = _blank_lines_before(path, [int(r[1]) for r in rejects]) if rejects else []
         rows: list[tuple[int, str, str]] = []
         seen: set[int] = set()
-        for line, etype, message, text in rejects:
+        for (line, _pos, etype, message, text), skipped in zip(rejects, blanks, strict=True):
             # DuckDB reports one line per error; a line with two errors is one rejected row.
             if int(line) in seen:
                 continue
             seen.add(int(line))
-            rows.append((int(line), _reject_reason(str(etype), str(message)), str(text or "")))
+            rows.append((int(line) - skipped, _reject_reason(str(etype), str(message)), str(text or "").strip("\r\n")))
         self._number_rows(name, [r[0] for r in rows])
         return self.backend.table(name), RawRejects(rows)
 
@@ -423,6 +427,26 @@ def _ident(name: str) -> str:
 
 def _json_path(key: str) -> str:
     return "$." + json.dumps(key).replace("'", "''")
+
+
+def _blank_lines_before(path: Path, positions: list[int]) -> list[int]:
+    """For each byte position in the file, how many blank lines (which the CSV reader skips) start before
+    it. Read only up to the last position, and only when rows were rejected."""
+    import bisect
+    import gzip
+
+    limit = max(positions)
+    starts: list[int] = []
+    offset = 0
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        for line in fh:
+            if offset > limit:
+                break
+            if not line.strip():
+                starts.append(offset)
+            offset += len(line)
+    return [bisect.bisect_left(starts, p) for p in positions]
 
 
 def _first_line(exc: BaseException) -> str:

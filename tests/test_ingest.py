@@ -258,3 +258,19 @@ def test_a_local_time_skipped_by_daylight_saving_is_rejected_with_that_reason(en
     assert ev[ev.case_id == "D1"]["timestamp"].dt.hour.tolist() == [0, 1]  # 01:30 and 03:30 local, in UTC
     # in UTC nothing is skipped
     assert load(write(tmp_path, "utc.csv", body.split("D2")[0]), ReadOptions(), engine).summary.rejected == 0
+
+
+def test_row_numbers_with_blank_lines_and_multi_line_fields(engine: Engine, tmp_path: Path) -> None:
+    """A blank line is no row and a quoted field over two lines is one row: rejected rows and accepted rows
+    are numbered alike (the reader counted blank lines for the rejected ones only)."""
+    body = (
+        'case,activity,timestamp\nC1,A,2024-03-01 08:00:00\nC1,"multi\nline",2024-03-01 09:00:00\n'
+        "C1,B,2024-03-01 09:30:00,x\nC1,C,2024-03-01 10:00:00\n\nC1,D,2024-03-01 11:00:00,y\n"
+        "C1,E,2024-03-01 12:00:00\n"
+    )
+    log = load(write(tmp_path, "ml.csv", body), ReadOptions(), engine)
+    assert events(log)[["activity", "seq"]].values.tolist() == [["A", 1], ["multi\nline", 2], ["C", 4], ["E", 6]]
+    assert log.rejected is not None
+    rejected = log.rejected.execute()
+    assert rejected["row"].tolist() == [3, 5]
+    assert rejected["reason"].str.contains("the line reads: C1,B").iloc[0]
