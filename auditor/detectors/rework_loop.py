@@ -105,7 +105,8 @@ def _findings(ctx: AuditContext, repeats: ir.Table) -> list[Finding]:
 
 
 def _loops(ctx: AuditContext, repeats: ir.Table) -> list[Finding]:
-    """Multi-step loops: for every repeated occurrence, the steps since the previous occurrence."""
+    """Multi-step loops: for every repeated occurrence, the steps since the previous occurrence. Cycles are
+    named and counted in the engine; only the loops that qualify come back to Python."""
     e = ctx.events
     gap = repeats.pos - repeats.prev_pos
     rep = repeats.filter((gap > 1) & (gap <= MAX_LOOP_STEPS))
@@ -114,34 +115,44 @@ def _loops(ctx: AuditContext, repeats: ir.Table) -> list[Finding]:
     joined = rep.join(body, [rep.case_id == body.b_case, body.b_pos > rep.lo, body.b_pos < rep.hi])
     loops = joined.group_by(["case_id", "anchor", "lo", "hi"]).aggregate(
         steps=joined.b_act.collect(order_by=joined.b_pos)
-    ).execute()
-    if loops.empty:
-        return []
-    by_cycle: dict[tuple[str, ...], set[str]] = {}
+    )
+    simple = loops.filter(~loops.steps.contains(loops.anchor))  # else not a simple cycle
+    cyc = simple.select("case_id", "lo", cycle=ibis.array([simple.anchor]).concat(simple.steps))
+    # One name per cycle whichever step it is seen from: the rotation that sorts first.
+    rotations = ibis.range(0, cyc.cycle.length()).map(lambda i: cyc.cycle[i:].concat(cyc.cycle[:i]))
+    cyc = cyc.mutate(key=rotations.mins())
     # Per case and cycle, the rotation in which the case first entered it (smallest `lo`); the loop is
-    # named from the entry most cases share, so it reads in the order the work happened.
-    entry: dict[tuple[tuple[str, ...], str], tuple[int, tuple[str, ...]]] = {}
-    for case_id, anchor, lo, steps in zip(loops["case_id"], loops["anchor"], loops["lo"], loops["steps"], strict=True):
-        cycle = (str(anchor), *(str(s) for s in steps))
-        if str(anchor) in cycle[1:]:
-            continue  # not a simple cycle
-        key = _canonical(cycle)
-        by_cycle.setdefault(key, set()).add(str(case_id))
-        seen = entry.get((key, str(case_id)))
-        if seen is None or int(lo) < seen[0]:
-            entry[(key, str(case_id))] = (int(lo), cycle)
+    # named from the entry most cases share (ties: the rotation that sorts first), so it reads in the order
+    # the work happened.
+    entry = ctx.log.engine.materialize(
+        cyc.group_by(["key", "case_id"]).aggregate(rotation=cyc.cycle.argmin(cyc.lo)), "loop_entries"
+    )
+    try:
+        sizes = entry.group_by("key").aggregate(cases=entry.count())
+        sizes = sizes.filter(sizes.cases >= MIN_LOOP_CASES)
+        members = entry.semi_join(sizes, "key")
+        votes = members.group_by(["key", "rotation"]).aggregate(v=members.count())
+        best = ibis.row_number().over(group_by="key", order_by=[ibis.desc(votes.v), votes.rotation])
+        named = votes.mutate(r=best).filter(lambda t: t.r == 0).join(sizes, "key")
+        rows = named.select("key", "rotation", "cases").execute()
+        if rows.empty:
+            return []
+        chosen = sorted(
+            ((tuple(str(a) for a in k), tuple(str(a) for a in r), int(n)) for k, r, n in
+             zip(rows["key"], rows["rotation"], rows["cases"], strict=True)),
+            key=lambda kr: (-kr[2], kr[0]),
+        )
+        sep = "\x1f"
+        ids = ctx.ids_by_activity(
+            members.select(activity=members.key.join(sep), case_id=members.case_id), [sep.join(k) for k, _, _ in chosen]
+        )
+    finally:
+        ctx.log.engine.drop(entry)
     findings = []
-    for cycle_key, cases in sorted(by_cycle.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-        if len(cases) < MIN_LOOP_CASES:
-            continue
-        votes: dict[tuple[str, ...], int] = {}
-        for case_id in cases:
-            rotation = entry[(cycle_key, case_id)][1]
-            votes[rotation] = votes.get(rotation, 0) + 1
-        cycle = min(votes, key=lambda r: (-votes[r], r))
+    for key, cycle, _ in chosen:
+        case_ids = ids[sep.join(key)]
         path = [*cycle, cycle[0]]
-        edges = [{"source": a, "target": b, "cases": len(cases)} for a, b in itertools.pairwise(path)]
-        case_ids = sorted(cases)
+        edges = [{"source": a, "target": b, "cases": len(case_ids)} for a, b in itertools.pairwise(path)]
         findings.append(
             ctx.finding(
                 kind="rework_loop",
@@ -152,8 +163,3 @@ def _loops(ctx: AuditContext, repeats: ir.Table) -> list[Finding]:
             )
         )
     return findings
-
-
-def _canonical(cycle: tuple[str, ...]) -> tuple[str, ...]:
-    """The rotation that sorts first: one name for a cycle whichever step it is seen from."""
-    return min(cycle[i:] + cycle[:i] for i in range(len(cycle)))
