@@ -430,7 +430,7 @@ def _json_path(key: str) -> str:
 
 
 def _blank_lines_before(path: Path, positions: list[int]) -> list[int]:
-    """For each byte position in the file, how many blank lines (which the CSV reader skips) start before
+    """For each byte position in the file, how many empty lines (which the CSV reader skips) start before
     it. Read only up to the last position, and only when rows were rejected."""
     import bisect
     import gzip
@@ -443,7 +443,7 @@ def _blank_lines_before(path: Path, positions: list[int]) -> list[int]:
         for line in fh:
             if offset > limit:
                 break
-            if not line.strip():
+            if line in (b"\n", b"\r\n"):  # a line of spaces is a row to the reader (too few fields)
                 starts.append(offset)
             offset += len(line)
     return [bisect.bisect_left(starts, p) for p in positions]

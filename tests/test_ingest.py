@@ -274,3 +274,11 @@ def test_row_numbers_with_blank_lines_and_multi_line_fields(engine: Engine, tmp_
     rejected = log.rejected.execute()
     assert rejected["row"].tolist() == [3, 5]
     assert rejected["reason"].str.contains("the line reads: C1,B").iloc[0]
+
+
+def test_a_line_of_spaces_is_a_row_not_a_blank_line(engine: Engine, tmp_path: Path) -> None:
+    body = "case,activity,timestamp\nC1,A,2024-03-01 08:00:00\n   \nC1,B,2024-03-01 09:30:00,x\nC1,C,2024-03-01 10:00:00\n"
+    log = load(write(tmp_path, "ws.csv", body), ReadOptions(), engine)
+    assert events(log)[["activity", "seq"]].values.tolist() == [["A", 1], ["C", 4]]
+    assert log.rejected is not None
+    assert log.rejected.execute()["row"].tolist() == [2, 3]
