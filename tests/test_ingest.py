@@ -282,3 +282,11 @@ def test_a_line_of_spaces_is_a_row_not_a_blank_line(engine: Engine, tmp_path: Pa
     assert events(log)[["activity", "seq"]].values.tolist() == [["A", 1], ["C", 4]]
     assert log.rejected is not None
     assert log.rejected.execute()["row"].tolist() == [2, 3]
+
+
+def test_shift_jis_is_not_taken_for_cp1252(engine: Engine, tmp_path: Path) -> None:
+    text = "case,activity,timestamp\n" + "".join(
+        f"c{i},問い合わせ受付,2024-03-0{1 + i % 5} 08:00\nc{i},回答送信,2024-03-0{1 + i % 5} 09:00\n" for i in range(30)
+    )
+    log = load(write(tmp_path, "ja.csv", text.encode("cp932")), ReadOptions(), engine)
+    assert sorted(set(events(log)["activity"])) == sorted({"問い合わせ受付", "回答送信"})

@@ -5,9 +5,10 @@ the text is valid UTF-8, and anything else is detected, cp1252 being the usual a
 The engine reads UTF-8 only, so other encodings are transcoded once to a temporary file.
 - UTF-8 text with a few stray single-byte characters (an export that pasted in a cp1252 value) is read as
   `utf-8+cp1252`: UTF-8, and each byte that is not valid UTF-8 as its cp1252 character.
-- Single-byte text whose non-ASCII letters sit inside Latin words ("Jérôme", "Müller") is cp1252: a short
-  sample lets a detector rank Cyrillic or Shift-JIS first, and reading Western names with those garbles
-  every accent. Other text goes to charset-normalizer.
+- Other text goes to charset-normalizer. A Latin look-alike answer means cp1252; so does a single-byte
+  non-Latin answer (Cyrillic, Greek) for text whose non-ASCII letters sit inside Latin words ("Jérôme",
+  "Müller"): on a short sample a detector ranks those first, and reading Western names with them garbles
+  every accent.
 - cp1252 leaves five byte values undefined; those bytes are read as latin-1 (the same code point), one by
   one, so the rest of the file keeps its cp1252 characters (€, curly quotes) and no row is lost.
 A file that looks binary is refused with a clear error instead of producing garbage events.
@@ -30,6 +31,10 @@ _LATIN_LOOKALIKES = frozenset(
      "cp437", "mac-roman", "mac-latin2", "mac-iceland"}
 )
 _NON_LATIN_ISO = frozenset({"iso8859-5", "iso8859-6", "iso8859-7", "iso8859-8", "iso8859-11"})
+_DOUBLE_BYTE = frozenset(
+    {"cp932", "shift_jis", "shift_jis_2004", "euc_jp", "iso2022_jp", "gb2312", "gbk", "gb18030", "hz", "big5",
+     "big5hkscs", "cp950", "euc_kr", "cp949", "johab", "iso2022_kr"}
+)
 _CHUNK = 16 << 20
 MIXED = "utf-8+cp1252"
 # A valid UTF-8 sequence of two to four bytes: the evidence that a file with invalid bytes is still UTF-8.
@@ -91,8 +96,6 @@ def detect_encoding(path: Path, declared: str | None) -> str:
         pass
     if _mostly_utf8(cut):
         return MIXED
-    if _latin_words(cut):
-        return "cp1252"
     # Western exports are cp1252 far more often than the Latin look-alike code pages a detector ranks first
     # on a short sample (cp1250, cp850, mac_latin2, …): any Latin single-byte reading means cp1252.
     from charset_normalizer import from_bytes  # slow to import; only non-UTF-8 files need it
@@ -100,6 +103,11 @@ def detect_encoding(path: Path, declared: str | None) -> str:
     best = from_bytes(cut).best()
     name = codecs.lookup(best.encoding).name if best is not None else "cp1252"
     if name in _LATIN_LOOKALIKES or (name.startswith(("mac-", "iso8859-")) and name not in _NON_LATIN_ISO):
+        return "cp1252"
+    # A single-byte non-Latin guess (Cyrillic, Greek) on text whose accents sit inside Latin words is a
+    # misreading of cp1252. Double-byte encodings are kept: Shift-JIS's second bytes are often ASCII
+    # letters, so Japanese text would pass the Latin-words test.
+    if name not in _DOUBLE_BYTE and _latin_words(cut):
         return "cp1252"
     return name
 
