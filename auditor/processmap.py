@@ -44,16 +44,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import ibis
-
 from auditor import dfg as dfg_mod
 from auditor.errors import AuditorError, InputError, UsageError
 from auditor.ingest import EventLog
 from auditor.render import LEGACY, TOOL_DRIVEN, EdgeView, MapTitle, MapView, Mark, NodeView, Terminal
 from auditor.render.dot import to_dot
 from auditor.render.graphdata import edges_csv, nodes_csv, to_json
-from auditor.variants import case_traces
-from auditor.variants import compute as compute_variants
+from auditor.variants import top_cases
 
 FORMATS = {
     ".svg": "svg",
@@ -207,12 +204,9 @@ def build(
 
     full_counts: dict[str, int] | None = None
     if opts.top_variants is not None:
-        vs = compute_variants(log, top=opts.top_variants)
-        traces = ibis.memtable(
-            {"trace": [list(v.activities) for v in vs.variants]}, schema={"trace": "array<string>"}
-        )
-        keep = case_traces(table).semi_join(traces, "trace").select("case_id")
+        vs, keep = top_cases(log, opts.top_variants)
         view_table = engine.materialize(table.semi_join(keep, "case_id"), "map_view")
+        engine.drop(keep)
         try:
             graph = dfg_mod.compute(view_table, engine)
         finally:

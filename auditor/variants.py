@@ -88,6 +88,28 @@ def compute(
         log.engine.drop(coded)
 
 
+def top_cases(log: EventLog, top: int) -> tuple[VariantSet, ir.Table]:
+    """The `top` most frequent variants (as `compute` gives them) and, as a materialised engine table
+    (`case_id`; the caller drops it), the cases that follow one of them: one pass over the events serves
+    both."""
+    profile = log_profile(log)
+    traces, names = coded_traces(log, list(profile.activity_events), profile.span, hours=True)
+    per_case = log.engine.materialize(traces, "case_traces")
+    try:
+        grouped = per_case.group_by("trace").aggregate(cases=per_case.count(), median_hours=per_case.hours.median())
+        coded = log.engine.materialize(grouped, "variants")
+        try:
+            chosen = _select(coded, names, top=top, min_coverage=None, max_variants=None)
+            ranked = coded.order_by([ibis.desc(coded.cases), coded.trace.length(), coded.trace]).limit(top)
+            keep = per_case.semi_join(ranked.select("trace"), "trace").select("case_id")
+            cases = log.engine.materialize(keep, "top_variant_cases")
+        finally:
+            log.engine.drop(coded)
+    finally:
+        log.engine.drop(per_case)
+    return chosen, cases
+
+
 def _select(
     coded: ir.Table, names: list[str], *, top: int | None, min_coverage: float | None, max_variants: int | None
 ) -> VariantSet:
