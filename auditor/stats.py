@@ -13,7 +13,7 @@ from typing import Any
 import ibis
 
 from auditor.ingest import EventLog
-from auditor.variants import variant_table
+from auditor.variants import compute as compute_variants
 
 
 @dataclass(frozen=True)
@@ -83,9 +83,7 @@ def compute(log: EventLog, *, top: int = 10) -> LogStats:
         .limit(top)
         .execute()
     )
-    vc = variant_table(t)
-    n_variants = int(vc.count().execute())
-    top_v = vc.limit(top).execute()
+    vs = compute_variants(log, top=top)
     return LogStats(
         name=log.name,
         events=events,
@@ -96,14 +94,14 @@ def compute(log: EventLog, *, top: int = 10) -> LogStats:
         start=_to_dt(overview["start"]),
         end=_to_dt(overview["end"]),
         events_per_case={k: float(epc[k]) for k in ("min", "median", "mean", "max")},
-        variants=n_variants,
+        variants=vs.total_variants,
         top_activities=[
             ActivityCount(str(a), int(e), int(c), round(int(e) / events, 4) if events else 0.0)
             for a, e, c in zip(acts["activity"], acts["events"], acts["cases"], strict=True)
         ],
         top_variants=[
-            VariantCount([str(x) for x in tr], int(c), round(int(c) / cases, 4) if cases else 0.0)
-            for tr, c in zip(top_v["trace"], top_v["cases"], strict=True)
+            VariantCount(list(v.activities), v.cases, round(v.cases / cases, 4) if cases else 0.0)
+            for v in vs.variants
         ],
     )
 
