@@ -51,23 +51,6 @@ class VariantSet:
         return {v.activities: v.cases for v in self.variants}
 
 
-def case_traces(table: ir.Table) -> ir.Table:
-    """One row per case: `case_id`, `trace` (array of activities), `start`, `end`, `hours`."""
-    per_case = table.group_by("case_id").aggregate(
-        trace=table.activity.collect(order_by=[table.timestamp, table.seq]),
-        start=table.timestamp.min(),
-        end=table.timestamp.max(),
-    )
-    return per_case.mutate(hours=(per_case.end.epoch_seconds() - per_case.start.epoch_seconds()) / 3600.0)
-
-
-def variant_table(table: ir.Table) -> ir.Table:
-    """One row per variant: `trace`, `cases`, `median_hours`, ordered most frequent first."""
-    traces = case_traces(table)
-    grouped = traces.group_by("trace").aggregate(cases=traces.count(), median_hours=traces.hours.median())
-    return grouped.order_by([ibis.desc("cases"), grouped.trace.length(), grouped.trace])
-
-
 def compute(
     log: EventLog, *, top: int | None = None, min_coverage: float | None = None, max_variants: int | None = None
 ) -> VariantSet:
@@ -75,8 +58,8 @@ def compute(
 
     `top` keeps the N most frequent; `min_coverage` keeps the most frequent until that share of cases is
     covered (capped by `max_variants`). Without either, every variant is returned. Computed on integer-coded
-    traces (`coded_traces`), decoded only for the variants returned; the order is `variant_table`'s, since
-    codes sort as the names do.
+    traces (`coded_traces`), decoded only for the variants returned; ordered most cases first, then shorter,
+    then by sequence (codes sort as the names do).
     """
     profile = log_profile(log)
     traces, names = coded_traces(log, list(profile.activity_events), profile.span, hours=True)
