@@ -12,6 +12,7 @@ Business rules:
 from __future__ import annotations
 
 import difflib
+import math
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -36,6 +37,9 @@ class OrderRule:
     @property
     def label(self) -> str:
         return f"{' / '.join(self.before)} before {' / '.join(self.after)}"
+
+
+MAX_THRESHOLD = 1_000_000  # days, contacts, a factor or hours: beyond this a threshold means "never"
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,7 @@ def load(path: Path | None) -> RulePack:
         return RulePack()
     where = str(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # Windows editors write a BOM
     except FileNotFoundError as exc:
         raise UsageError(f"--rules {where}: no such file") from exc
     except (OSError, UnicodeDecodeError) as exc:
@@ -88,9 +92,17 @@ def load(path: Path | None) -> RulePack:
     _only(thr_raw, known_thr, "thresholds", where)
     thresholds = Thresholds()
     for key, number in thr_raw.items():
-        if not isinstance(number, int | float) or isinstance(number, bool) or number < 0:
-            raise UsageError(f"{where}: thresholds.{key} must be a non-negative number, got {number!r}")
         default = getattr(thresholds, key)
+        # nan, inf and numbers beyond any log's scale crashed the detectors or silently disabled them
+        if (
+            not isinstance(number, int | float) or isinstance(number, bool) or not math.isfinite(number)
+            or number < 0 or number > MAX_THRESHOLD
+        ):
+            raise UsageError(
+                f"{where}: thresholds.{key} must be a non-negative number up to {MAX_THRESHOLD:,}, got {number!r}"
+            )
+        if isinstance(default, int) and (number != int(number) or number < 1):
+            raise UsageError(f"{where}: thresholds.{key} must be a whole number of at least 1, got {number!r}")
         thresholds = replace(thresholds, **{key: type(default)(number)})
     order_raw = data.get("order", [])
     if not isinstance(order_raw, list):
@@ -99,13 +111,22 @@ def load(path: Path | None) -> RulePack:
     for i, rule in enumerate(order_raw, start=1):
         if not isinstance(rule, dict) or set(rule) != {"before", "after"}:
             raise UsageError(f"{where}: [[order]] rule {i} needs exactly `before` and `after`")
-        order.append(OrderRule(_names(rule["before"], "order.before", where), _names(rule["after"], "order.after", where)))
+        before = _names(rule["before"], "order.before", where)
+        after = _names(rule["after"], "order.after", where)
+        if not before or not after:
+            raise UsageError(f"{where}: [[order]] rule {i} names no activity in `before` or `after`")
+        if set(before) & set(after):
+            both = ", ".join(repr(a) for a in sorted(set(before) & set(after)))
+            raise UsageError(f"{where}: [[order]] rule {i} has {both} both before and after itself")
+        order.append(OrderRule(before, after))
     value_raw = _table(data, "value", where)
     value: dict[str, str] = {}
     for cls, acts in value_raw.items():
         if cls not in VALUE_CLASSES:
             raise UsageError(f"{where}: [value] keys are {', '.join(VALUE_CLASSES)}, not {cls!r}")
         for act in _names(acts, f"value.{cls}", where):
+            if act in value and value[act] != cls:
+                raise UsageError(f"{where}: [value] puts {act!r} in both {value[act]} and {cls}")
             value[act] = cls
     return RulePack(
         roles=roles,

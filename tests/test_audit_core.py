@@ -34,13 +34,25 @@ def test_rule_pack_loads_and_checks_names(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [("[rolez]\n", "unknown table"), ("[roles]\nfix = ['x']\n", "unknown key"), ("[[order]]\nbefore = 'a'\n", "exactly"),
-     ("[thresholds]\nstalled_days = -1\n", "non-negative"), ("x = [", "not valid TOML")],
+     ("[thresholds]\nstalled_days = -1\n", "non-negative"), ("x = [", "not valid TOML"),
+     ("[thresholds]\nchasing_contacts = nan\n", "non-negative"), ("[thresholds]\nstalled_days = inf\n", "non-negative"),
+     ("[thresholds]\nchasing_contacts = 1e300\n", "up to"), ("[thresholds]\nlong_wait_factor = nan\n", "non-negative"),
+     ("[thresholds]\nchasing_contacts = 1.5\n", "whole number"), ("[thresholds]\nchasing_contacts = 0\n", "at least 1"),
+     ("[[order]]\nbefore = []\nafter = 'a'\n", "names no activity"),
+     ("[[order]]\nbefore = 'a'\nafter = ['a', 'b']\n", "both before and after"),
+     ("[value]\nVA = ['a']\nNVA = ['a']\n", "both VA and NVA")],
 )
 def test_rule_pack_errors(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "r.toml"
     path.write_text(text)
     with pytest.raises(UsageError, match=message):
         rules.load(path)
+
+
+def test_rule_pack_with_a_bom(tmp_path: Path) -> None:
+    path = tmp_path / "r.toml"
+    path.write_bytes("[thresholds]\nstalled_days = 3\n".encode("utf-8-sig"))
+    assert rules.load(path).thresholds.stalled_days == 3
 
 
 def test_inferred_roles_equal_the_sample_pack() -> None:
