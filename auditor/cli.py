@@ -337,6 +337,19 @@ def _audit(
     return _run_audit(ui, log, options)
 
 
+def _check_file_output(output: Path | None) -> None:
+    """Fails before any work when -o cannot be a file: a folder, or a path through an existing file."""
+    if output is None:
+        return
+    if str(output) in ("", ".") or output.is_dir():
+        raise UsageError(f"-o {output}: is a directory; name the file to write")
+    for parent in output.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(f"-o {output}: {parent} is a file, not a folder")
+            break
+
+
 @app.command()
 @_guard
 @reads_log
@@ -357,6 +370,7 @@ def audit(
     from auditor.render.markdown import findings_markdown
 
     ui = Ui(quiet)
+    _check_file_output(output)
     with Engine() as engine:
         result = _audit(ui, engine, source, opts, rules_file, working_hours, model)
     data = result.to_json()
@@ -367,12 +381,15 @@ def audit(
     else:
         text = ""
     if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        if fmt is FindingsFormat.table:
-            with output.open("w", encoding="utf-8") as fh:
-                _print_findings(Console(file=fh, width=160, highlight=False, soft_wrap=True), data)
-        else:
-            output.write_text(text, encoding="utf-8")
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            if fmt is FindingsFormat.table:
+                with output.open("w", encoding="utf-8") as fh:
+                    _print_findings(Console(file=fh, width=160, highlight=False, soft_wrap=True), data)
+            else:
+                output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"-o {output}: cannot write it ({exc.strerror or exc})") from exc
         ui.note(f"wrote {output}")
     elif fmt is FindingsFormat.table:
         _print_findings(ui.out, data)
@@ -431,11 +448,15 @@ def rules_suggest(
     from auditor.suggest import suggest
 
     ui = Ui(quiet)
+    _check_file_output(output)
     with Engine() as engine:
         log = _read(ui, engine, source, opts)
         text = suggest(infer(log.table, RulePack()), source.name)
     if output is not None:
-        output.write_text(text, encoding="utf-8")
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"-o {output}: cannot write it ({exc.strerror or exc})") from exc
         ui.note(f"wrote {output}")
     else:
         sys.stdout.write(text)

@@ -101,3 +101,16 @@ def test_suggested_pack_keeps_any_of_semantics(tmp_path: Path) -> None:
     default = order_findings()
     assert [ids for _, ids in default] == [["c99"]]
     assert order_findings("--rules", str(pack)) == default
+
+
+def test_audit_output_that_cannot_be_a_file(tmp_path: Path) -> None:
+    """-o naming a folder, or a path through a file, is a one-line usage error before any work."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    a_file = tmp_path / "f.json"
+    a_file.write_text("{}")
+    for bad, says in ((folder, "is a directory"), (a_file / "x.json", "is a file, not a folder")):
+        res = runner.invoke(app, ["audit", str(SAMPLE), "-o", str(bad), "--format", "json", "-q"])
+        assert res.exit_code == 2 and says in res.stderr, res.output
+        res = runner.invoke(app, ["rules", "suggest", str(SAMPLE), "-o", str(bad), "-q"])
+        assert res.exit_code == 2 and says in res.stderr, res.output
