@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from auditor import conformance, discovery, variants
 from auditor.cli import app
 from auditor.engine import Engine
+from auditor.errors import InputError
 from auditor.ingest import EventLog, load
 from auditor.options import ReadOptions
 
@@ -197,3 +198,21 @@ def test_cli_conform_bad_model(tmp_path: Path, name: str, content: str | None, m
 def test_cli_conform_cases_out_must_be_csv(tmp_path: Path) -> None:
     res = _conform("--cases-out", str(tmp_path / "cases.json"))
     assert res.exit_code == 2 and ".csv" in res.stderr
+
+
+def test_a_bpmn_subprocess_is_refused_not_misread(tmp_path: Path) -> None:
+    """pm4py's conversion drops a subprocess's boundaries and replay then fails every case silently."""
+    ns = 'xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"'
+    path = tmp_path / "sub.bpmn"
+    path.write_text(
+        f'<?xml version="1.0" encoding="UTF-8"?><definitions {ns} id="d"><process id="p">'
+        '<startEvent id="s"/><task id="a" name="Open"/>'
+        '<subProcess id="sp"><startEvent id="s2"/><task id="b" name="Work"/><endEvent id="e2"/>'
+        '<sequenceFlow id="f3" sourceRef="s2" targetRef="b"/><sequenceFlow id="f4" sourceRef="b" targetRef="e2"/>'
+        '</subProcess><endEvent id="e"/>'
+        '<sequenceFlow id="f1" sourceRef="s" targetRef="a"/><sequenceFlow id="f2" sourceRef="a" targetRef="sp"/>'
+        '<sequenceFlow id="f5" sourceRef="sp" targetRef="e"/></process></definitions>',
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError, match="subProcess; nested BPMN is not supported"):
+        conformance.load_model(path)
