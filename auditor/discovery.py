@@ -669,6 +669,10 @@ def read_model(path: Path) -> Model:
         what = "BPMN 2.0 XML" if kind == ".bpmn" else "PNML"
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path}: cannot read as {what} ({detail})") from exc
+    for t in net.transitions:
+        # The log's names are read without outer spaces (ingest trims them); a model's must match them.
+        if isinstance(t.label, str):
+            t.label = t.label.strip() or None
     model = Model(_canonical(net), im, fm, origin=str(path))
     if not model.activities:
         raise InputError(f"{path}: the model has no named activity (task or labelled transition)")

@@ -216,3 +216,17 @@ def test_a_bpmn_subprocess_is_refused_not_misread(tmp_path: Path) -> None:
     )
     with pytest.raises(InputError, match="subProcess; nested BPMN is not supported"):
         conformance.load_model(path)
+
+
+def test_model_labels_are_read_without_outer_spaces(tmp_path: Path) -> None:
+    """The log's names are trimmed on reading; a model's "Assign " must match the log's "Assign"."""
+    ns = 'xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"'
+    path = tmp_path / "ws.bpmn"
+    path.write_text(
+        f'<?xml version="1.0" encoding="UTF-8"?><definitions {ns} id="d"><process id="p">'
+        '<startEvent id="s"/><task id="a" name="Open "/><task id="b" name="  Close"/><endEvent id="e"/>'
+        '<sequenceFlow id="f1" sourceRef="s" targetRef="a"/><sequenceFlow id="f2" sourceRef="a" targetRef="b"/>'
+        '<sequenceFlow id="f3" sourceRef="b" targetRef="e"/></process></definitions>',
+        encoding="utf-8",
+    )
+    assert sorted(conformance.load_model(path).activities) == ["Close", "Open"]
