@@ -200,19 +200,26 @@ def test_cli_conform_cases_out_must_be_csv(tmp_path: Path) -> None:
     assert res.exit_code == 2 and ".csv" in res.stderr
 
 
+def _bpmn(path: Path, process: str) -> Path:
+    """A BPMN 2.0 file holding one process with these elements."""
+    ns = 'xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"'
+    path.write_text(
+        f'<?xml version="1.0" encoding="UTF-8"?><definitions {ns} id="d"><process id="p">{process}</process></definitions>',
+        encoding="utf-8",
+    )
+    return path
+
+
 def test_a_bpmn_subprocess_is_refused_not_misread(tmp_path: Path) -> None:
     """pm4py's conversion drops a subprocess's boundaries and replay then fails every case silently."""
-    ns = 'xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"'
-    path = tmp_path / "sub.bpmn"
-    path.write_text(
-        f'<?xml version="1.0" encoding="UTF-8"?><definitions {ns} id="d"><process id="p">'
+    path = _bpmn(
+        tmp_path / "sub.bpmn",
         '<startEvent id="s"/><task id="a" name="Open"/>'
         '<subProcess id="sp"><startEvent id="s2"/><task id="b" name="Work"/><endEvent id="e2"/>'
         '<sequenceFlow id="f3" sourceRef="s2" targetRef="b"/><sequenceFlow id="f4" sourceRef="b" targetRef="e2"/>'
         '</subProcess><endEvent id="e"/>'
         '<sequenceFlow id="f1" sourceRef="s" targetRef="a"/><sequenceFlow id="f2" sourceRef="a" targetRef="sp"/>'
-        '<sequenceFlow id="f5" sourceRef="sp" targetRef="e"/></process></definitions>',
-        encoding="utf-8",
+        '<sequenceFlow id="f5" sourceRef="sp" targetRef="e"/>',
     )
     with pytest.raises(InputError, match="subProcess; nested BPMN is not supported"):
         conformance.load_model(path)
@@ -220,13 +227,10 @@ def test_a_bpmn_subprocess_is_refused_not_misread(tmp_path: Path) -> None:
 
 def test_model_labels_are_read_without_outer_spaces(tmp_path: Path) -> None:
     """The log's names are trimmed on reading; a model's "Assign " must match the log's "Assign"."""
-    ns = 'xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"'
-    path = tmp_path / "ws.bpmn"
-    path.write_text(
-        f'<?xml version="1.0" encoding="UTF-8"?><definitions {ns} id="d"><process id="p">'
+    path = _bpmn(
+        tmp_path / "ws.bpmn",
         '<startEvent id="s"/><task id="a" name="Open "/><task id="b" name="  Close"/><endEvent id="e"/>'
         '<sequenceFlow id="f1" sourceRef="s" targetRef="a"/><sequenceFlow id="f2" sourceRef="a" targetRef="b"/>'
-        '<sequenceFlow id="f3" sourceRef="b" targetRef="e"/></process></definitions>',
-        encoding="utf-8",
+        '<sequenceFlow id="f3" sourceRef="b" targetRef="e"/>',
     )
     assert sorted(conformance.load_model(path).activities) == ["Close", "Open"]
