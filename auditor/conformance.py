@@ -35,7 +35,7 @@ import ibis.expr.types as ir
 from auditor import discovery
 from auditor.discovery import Fitness, Model, Trace, VariantReplay
 from auditor.ingest import EventLog
-from auditor.variants import coded_traces, decode, log_profile
+from auditor.variants import coded_traces, decode, log_profile, ranking
 
 Progress = Callable[[str], None]
 
@@ -195,7 +195,7 @@ def rank_traces(log: EventLog, traces: ir.Table, names: Sequence[str]) -> Ranked
     # Ranked once per variant, then joined back to the cases: ranking every case by its trace would sort
     # all the cases' lists.
     v = log.engine.materialize(
-        v.mutate(variant_rank=ibis.row_number().over(order_by=[ibis.desc(v.cases), v.trace.length(), v.trace]) + 1),
+        v.mutate(variant_rank=ibis.row_number().over(order_by=ranking(v)) + 1),
         "variant_ranks",
     )
     df = v.order_by("variant_rank").execute()

@@ -45,11 +45,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import ibis
-
 from auditor.errors import InputError, UsageError
 from auditor.ingest import EventLog
-from auditor.variants import coded_traces, decode, log_profile
+from auditor.variants import coded_traces, decode, log_profile, ranking
 
 Trace = tuple[str, ...]
 Weighted = Sequence[tuple[Trace, int]]
@@ -933,11 +931,6 @@ class VariantCounts:
     activity_events: dict[str, int]
 
 
-def activity_events(log: EventLog) -> dict[str, int]:
-    """Events per activity, by activity name."""
-    return log_profile(log).activity_events
-
-
 def variant_counts(log: EventLog, limit: int) -> VariantCounts:
     """The variants with their cases, most frequent first (ties: shorter, then by sequence, as
     auditor.variants orders them), at most `limit`: one scan and sort of the events in the engine."""
@@ -947,7 +940,7 @@ def variant_counts(log: EventLog, limit: int) -> VariantCounts:
     grouped = traces.group_by("trace").aggregate(cases=traces.count())
     vt = log.engine.materialize(grouped, "variant_counts")
     totals = vt.aggregate(variants=vt.count(), cases=vt.cases.sum()).execute().iloc[0]
-    top = vt.order_by([ibis.desc("cases"), vt.trace.length(), vt.trace]).limit(limit).execute()
+    top = vt.order_by(ranking(vt)).limit(limit).execute()
     log.engine.drop(vt)
     return VariantCounts(
         counts=[(decode(tr, names), int(c)) for tr, c in zip(top["trace"], top["cases"], strict=True)],

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -61,10 +62,8 @@ def compute(
     traces (`coded_traces`), decoded only for the variants returned; ordered most cases first, then shorter,
     then by sequence (codes sort as the names do).
     """
-    profile = log_profile(log)
-    traces, names = coded_traces(log, list(profile.activity_events), profile.span, hours=True)
-    grouped = traces.group_by("trace").aggregate(cases=traces.count(), median_hours=traces.hours.median())
-    coded = log.engine.materialize(grouped, "variants")
+    traces, names = _case_traces(log)
+    coded = log.engine.materialize(_grouped(traces), "variants")
     try:
         return _select(coded, names, top=top, min_coverage=min_coverage, max_variants=max_variants)
     finally:
@@ -75,15 +74,13 @@ def top_cases(log: EventLog, top: int) -> tuple[VariantSet, ir.Table]:
     """The `top` most frequent variants (as `compute` gives them) and, as a materialised engine table
     (`case_id`; the caller drops it), the cases that follow one of them: one pass over the events serves
     both."""
-    profile = log_profile(log)
-    traces, names = coded_traces(log, list(profile.activity_events), profile.span, hours=True)
+    traces, names = _case_traces(log)
     per_case = log.engine.materialize(traces, "case_traces")
     try:
-        grouped = per_case.group_by("trace").aggregate(cases=per_case.count(), median_hours=per_case.hours.median())
-        coded = log.engine.materialize(grouped, "variants")
+        coded = log.engine.materialize(_grouped(per_case), "variants")
         try:
             chosen = _select(coded, names, top=top, min_coverage=None, max_variants=None)
-            ranked = coded.order_by([ibis.desc(coded.cases), coded.trace.length(), coded.trace]).limit(top)
+            ranked = coded.order_by(ranking(coded)).limit(top)
             keep = per_case.semi_join(ranked.select("trace"), "trace").select("case_id")
             cases = log.engine.materialize(keep, "top_variant_cases")
         finally:
@@ -93,10 +90,26 @@ def top_cases(log: EventLog, top: int) -> tuple[VariantSet, ir.Table]:
     return chosen, cases
 
 
+def ranking(variants: ir.Table) -> list[Any]:
+    """The order of variants (a table with `cases` and `trace`) everywhere they are listed or chosen: most
+    cases first, then shorter, then by sequence."""
+    return [ibis.desc(variants.cases), variants.trace.length(), variants.trace]
+
+
+def _case_traces(log: EventLog) -> tuple[ir.Table, list[str]]:
+    """Each case's coded trace with its elapsed hours, and the activities by code."""
+    profile = log_profile(log)
+    return coded_traces(log, list(profile.activity_events), profile.span, hours=True)
+
+
+def _grouped(traces: ir.Table) -> ir.Table:
+    return traces.group_by("trace").aggregate(cases=traces.count(), median_hours=traces.hours.median())
+
+
 def _select(
     coded: ir.Table, names: list[str], *, top: int | None, min_coverage: float | None, max_variants: int | None
 ) -> VariantSet:
-    vt = coded.order_by([ibis.desc(coded.cases), coded.trace.length(), coded.trace])
+    vt = coded.order_by(ranking(coded))
     head = coded.aggregate(n=coded.count(), cases=coded.cases.sum()).execute().iloc[0]
     total_variants = int(head["n"])
     total_cases = int(head["cases"]) if total_variants else 0
@@ -104,7 +117,7 @@ def _select(
     if min_coverage is not None:
         ranked = vt.mutate(
             running=vt.cases.sum().over(
-                ibis.window(order_by=[ibis.desc(vt.cases), vt.trace.length(), vt.trace], preceding=None, following=0)
+                ibis.window(order_by=ranking(vt), preceding=None, following=0)
             )
         )
         # Keep variants up to and including the one that reaches the requested coverage.

@@ -63,7 +63,7 @@ def _log(engine: Engine, rows: list[tuple[str, str, int, int]]) -> EventLog:
 
 
 def _traces(log: EventLog, span: Span | None) -> dict[str, list[str]]:
-    names = sorted(d.activity_events(log))
+    names = sorted(d.log_profile(log).activity_events)
     traces, ordered = d.coded_traces(log, names, span)
     df = traces.execute()
     return {
