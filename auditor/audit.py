@@ -10,7 +10,12 @@ Business rules:
 - Findings are ranked by total cost, then by the number of cases.
 - Stuck path of a finding about customers getting stuck: the edges (previous activity → activity) on which
   its cases spend the most extra time: per edge, mean hours per affected case minus the mean per other case,
-  times the affected cases; the top three, in `evidence.stuck_path`.
+  times the affected cases; the top three, in `evidence.stuck_path`. That extra time is split, exactly, into
+  `slower_hours` (the affected cases' passes over the edge took longer than the other cases' passes: their
+  number of passes times the difference of the mean wait per pass) and `more_often_hours` (they pass over
+  the edge more often per case, at the other cases' mean wait per pass: repeats and detours). A fixed timer
+  (a survey's 7-day auto-close) is never slower, so its extra time shows as passed more often: cases that go
+  through the closing steps twice. When no other case takes the edge, all its time is `more_often_hours`.
 """
 
 from __future__ import annotations
@@ -154,27 +159,31 @@ class AuditContext:
             return out
         e = self.events.filter(self.events.prev_activity.notnull())
         per = e.group_by(["case_id", "prev_activity", "activity"]).aggregate(
-            hours=((e.timestamp.epoch_seconds() - e.prev_ts.epoch_seconds()) / 3600.0).sum()
+            hours=((e.timestamp.epoch_seconds() - e.prev_ts.epoch_seconds()) / 3600.0).sum(), passes=e.count()
         )
         per = self.log.engine.materialize(per, "edge_waits")
-        totals = per.group_by(["prev_activity", "activity"]).aggregate(all_hours=per.hours.sum())
+        totals = per.group_by(["prev_activity", "activity"]).aggregate(
+            all_hours=per.hours.sum(), all_passes=per.passes.sum()
+        )
         sets = set_table(chosen, with_size=True)
         mine = per.join(sets, "case_id")
         agg = mine.group_by(["fid", "prev_activity", "activity"]).aggregate(
             # `per` has one row per case and edge, so counting rows counts distinct cases
-            hours=mine.hours.sum(), cases=mine.count(), n_in=mine.n_in.max()
+            hours=mine.hours.sum(), passes=mine.passes.sum(), cases=mine.count(), n_in=mine.n_in.max()
         )
         j = agg.join(totals, ["prev_activity", "activity"])
-        j = j.mutate(extra=(j.hours / j.n_in - (j.all_hours - j.hours) / (self.total_cases - j.n_in)) * j.n_in)
+        n_out = self.total_cases - j.n_in
+        j = j.mutate(
+            extra=(j.hours / j.n_in - (j.all_hours - j.hours) / n_out) * j.n_in,
+            out_hours=j.all_hours - j.hours,
+            out_passes=j.all_passes - j.passes,
+        )
         j = j.filter(j.extra > 0)
         rank = ibis.row_number().over(group_by="fid", order_by=[ibis.desc(j.extra), j.prev_activity, j.activity])
         j = j.mutate(rank=rank)
         rows = j.filter(j.rank < top).order_by(["fid", "rank"]).execute()
         for r in rows.itertuples(index=False):
-            out[int(r.fid)].append(
-                {"source": str(r.prev_activity), "target": str(r.activity), "cases": int(r.cases),
-                 "extra_hours_total": round(float(r.extra), 2)}
-            )
+            out[int(r.fid)].append(_stuck_edge(r, self.total_cases))
         return out
 
     def cost_of(self, case_ids: Iterable[str]) -> Cost:
@@ -245,6 +254,29 @@ class AuditContext:
         per = per.left_join(lo, per.p_lo == lo.q_lo).left_join(hi, per.p_hi == hi.q_hi)
         outside = ibis.ifelse(per.m > 0, per.v_lo + (per.v_hi - per.v_lo) * 0.5, ibis.null("float64"))
         return per.select("fid", "n", "inside", outside=outside).execute()
+
+
+def _stuck_edge(r: Any, total_cases: int) -> dict[str, Any]:
+    """One edge of a stuck path: its extra hours, split into slower passes and more frequent passes."""
+    passes, out_passes = int(r.passes), int(r.out_passes)
+    n_in, n_out = int(r.n_in), total_cases - int(r.n_in)
+    mean_in = float(r.hours) / passes
+    mean_out = float(r.out_hours) / out_passes if out_passes else None
+    extra = float(r.extra)
+    # extra = passes * (mean_in - mean_out) + mean_out * (passes - n_in * out_passes / n_out), exactly
+    slower = passes * (mean_in - mean_out) if mean_out is not None else 0.0
+    return {
+        "source": str(r.prev_activity),
+        "target": str(r.activity),
+        "cases": int(r.cases),
+        "extra_hours_total": round(extra, 2),
+        "slower_hours": round(slower, 2),
+        "more_often_hours": round(extra - slower, 2),
+        "mean_wait_hours": round(mean_in, 2),
+        "others_mean_wait_hours": round(mean_out, 2) if mean_out is not None else None,
+        "passes_per_case": round(passes / n_in, 3),
+        "others_passes_per_case": round(out_passes / n_out, 3),
+    }
 
 
 def _distinct(case_ids: Iterable[Any]) -> list[str]:

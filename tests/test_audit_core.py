@@ -108,17 +108,53 @@ def test_stuck_path_matches_pandas() -> None:
     df = df.sort_values(["case", "ts"], kind="stable")
     df["prev"] = df.groupby("case")["act"].shift()
     df["wait"] = (df["ts"] - df.groupby("case")["ts"].shift()).dt.total_seconds() / 3600
-    edges = df.dropna(subset=["prev"]).groupby(["case", "prev", "act"])["wait"].sum().reset_index()
-    hit = edges["case"].isin(finding.case_ids)
+    passes = df.dropna(subset=["prev"])
+    hit = passes["case"].isin(finding.case_ids)
     n_in, n_out = len(finding.case_ids), df["case"].nunique() - len(finding.case_ids)
-    per_edge = edges[hit].groupby(["prev", "act"])["wait"].sum().to_frame("inside").join(
-        edges[~hit].groupby(["prev", "act"])["wait"].sum().to_frame("outside"), how="left"
+    per_edge = passes[hit].groupby(["prev", "act"])["wait"].agg(["sum", "count"]).join(
+        passes[~hit].groupby(["prev", "act"])["wait"].agg(["sum", "count"]).add_suffix("_out"), how="left"
     ).fillna(0.0)
-    per_edge["extra"] = (per_edge["inside"] / n_in - per_edge["outside"] / n_out) * n_in
+    per_edge["extra"] = (per_edge["sum"] / n_in - per_edge["sum_out"] / n_out) * n_in
     best = per_edge["extra"].idxmax()
     top = finding.evidence["stuck_path"][0]
     assert (top["source"], top["target"]) == best
     assert abs(top["extra_hours_total"] - per_edge["extra"].max()) < 0.01
+    # The split: slower passes (against the other cases' mean wait per pass) and more passes per case.
+    row = per_edge.loc[best]
+    mean_in, mean_out = row["sum"] / row["count"], row["sum_out"] / row["count_out"]
+    assert abs(top["slower_hours"] - row["count"] * (mean_in - mean_out)) < 0.01
+    assert abs(top["more_often_hours"] - mean_out * (row["count"] - n_in * row["count_out"] / n_out)) < 0.02
+    assert abs(top["slower_hours"] + top["more_often_hours"] - top["extra_hours_total"]) < 0.02
+    assert top["passes_per_case"] == round(row["count"] / n_in, 3)
+    assert top["others_passes_per_case"] == round(row["count_out"] / n_out, 3)
+    assert top["mean_wait_hours"] == round(mean_in, 2) and top["others_mean_wait_hours"] == round(mean_out, 2)
+
+
+def test_stuck_path_of_a_fixed_timer_is_more_passes_not_slower(tmp_path: Path) -> None:
+    """A survey's fixed 7-day auto-close is never slower: reopened cases spend extra time on it because
+    they pass it twice, and the split says so."""
+    from audit_helpers import run_audit, tiny_log
+
+    rows = []
+    for i in range(40):
+        day = f"2024-03-{1 + i % 20:02d}"
+        steps = [("Open", "08:00"), ("Work", "10:00"), ("Resolve", "12:00")]
+        rows += [(f"c{i}", a, f"{day} {t}", "ann", "T1") for a, t in steps]
+        rows.append((f"c{i}", "Survey", f"{day} 13:00", "system", ""))
+        rows.append((f"c{i}", "Close", f"{(pd.Timestamp(day) + pd.Timedelta(days=7)):%Y-%m-%d} 13:00", "system", ""))
+        if i % 4 == 0:  # reopened: the closing steps again, the same fixed timer
+            later = pd.Timestamp(day) + pd.Timedelta(days=8)
+            rows += [(f"c{i}", "Reopen", f"{later:%Y-%m-%d} 09:00", "customer", ""),
+                     (f"c{i}", "Work", f"{later:%Y-%m-%d} 10:00", "ann", "T1"),
+                     (f"c{i}", "Resolve", f"{later:%Y-%m-%d} 12:00", "ann", "T1"),
+                     (f"c{i}", "Survey", f"{later:%Y-%m-%d} 13:00", "system", ""),
+                     (f"c{i}", "Close", f"{later + pd.Timedelta(days=7):%Y-%m-%d} 13:00", "system", "")]
+    reopened = next(f for f in run_audit(tiny_log(tmp_path, rows)) if f.kind == "reopened_after_close")
+    timer = next(e for e in reopened.evidence["stuck_path"] if (e["source"], e["target"]) == ("Survey", "Close"))
+    assert timer["slower_hours"] == 0.0
+    assert timer["more_often_hours"] == timer["extra_hours_total"] == 10 * 168.0
+    assert (timer["passes_per_case"], timer["others_passes_per_case"]) == (2.0, 1.0)
+    assert timer["mean_wait_hours"] == timer["others_mean_wait_hours"] == 168.0
 
 
 def test_customer_contacts_from_behaviour(tmp_path: Path) -> None:

@@ -94,12 +94,25 @@ def findings_markdown(result: dict[str, Any], *, title: str = "Audit findings") 
         for key, value in f["evidence"].items():
             if key == "edges":
                 continue
+            if key == "stuck_path" and value:
+                out.append("- stuck path: " + "; ".join(_stuck_edge(edge) for edge in value))
+                continue
             out.append(f"- {key}: {_cell(_short(value))}")
         shown = f["case_ids"][:CASE_IDS_SHOWN]
         more = f["cases"] - len(shown)
         tail = f" … and {more:,} more (all in the JSON)" if more > 0 else ""
         out += [f"- cases: {', '.join(_code(c) for c in shown)}{tail}", ""]
     return "\n".join(out)
+
+
+def _stuck_edge(edge: dict[str, Any]) -> str:
+    """`A` → `B`: its extra hours and where they come from (slower passes, or more passes per case)."""
+    text = (f"{_code(edge['source'])} → {_code(edge['target'])} ({edge['cases']:,} cases, "
+            f"{_hours(edge.get('extra_hours_total'))} extra h")
+    if "slower_hours" in edge:
+        text += (f": {_hours(edge['slower_hours'])} h slower passes, {_hours(edge['more_often_hours'])} h more "
+                 f"passes, {edge['passes_per_case']:g} passes per case against {edge['others_passes_per_case']:g}")
+    return text + ")"
 
 
 def _pct(value: float | None) -> str:
