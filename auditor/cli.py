@@ -12,7 +12,7 @@ import inspect
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -22,6 +22,12 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.core import TyperGroup
+
+try:  # typer from 0.2x carries its own copy of click; before, it used click itself
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover
+    import click.exceptions as click_errors  # type: ignore[no-redef]
 
 from auditor import __version__
 from auditor.engine import Engine
@@ -30,7 +36,41 @@ from auditor.ingest import EventLog, IngestSummary, check_output, load, write
 from auditor.options import ReadOptions
 from auditor.profiles import PROFILE_NAMES
 
+
+class _OneLineErrors(TyperGroup):
+    """Usage errors (an unknown option, a bad value) as one line and exit 2, as the contract says, instead of
+    typer's framed box of usage, hint and message."""
+
+    def main(  # type: ignore[override]  # typer's signature differs between versions; these four are click's
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click_errors.ClickException as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # the help is printed already, as typer does
+                sys.exit(exc.exit_code)
+            where = exc.ctx.command_path if isinstance(exc, click_errors.UsageError) and exc.ctx else "auditor"
+            hint = f" (see {where} --help)" if isinstance(exc, click_errors.UsageError) else ""
+            message = " ".join(exc.format_message().split())
+            Console(stderr=True, highlight=False, soft_wrap=True).print(
+                f"auditor: error: {message}{hint}", markup=False
+            )
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            Console(stderr=True, highlight=False, soft_wrap=True).print("auditor: error: interrupted", markup=False)
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     name="auditor",
     help="Mine what really happens in a CRM's event log and show where the process serves the tool "
     "instead of the customer.",

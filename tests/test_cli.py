@@ -57,6 +57,28 @@ def test_usage_error_exit_2() -> None:
     assert res.exit_code == 2
 
 
+def test_usage_errors_are_one_line(tmp_path: Path) -> None:
+    """The contract: bad usage is one clear line on stderr and exit 2, not typer's framed box."""
+    for args, says in (
+        (["audit", str(DIRTY), "--format", "xml"], "Invalid value for '--format'"),
+        (["graph", str(DIRTY), "-o", str(tmp_path / "m.svg"), "--top-variants", "0"], "'--top-variants'"),
+        (["audit", str(DIRTY), "--bogus"], "No such option: --bogus"),
+        (["nope"], "No such command 'nope'"),
+        (["rules", "suggest"], "Missing argument"),
+    ):
+        res = runner.invoke(app, args)
+        assert res.exit_code == 2, (args, res.output)
+        assert res.stderr.startswith("auditor: error: ") and res.stderr.count("\n") == 1, res.stderr
+        assert says in res.stderr and "--help)" in res.stderr and res.stdout == ""
+
+
+def test_help_and_version_still_exit_0() -> None:
+    for args in (["--help"], ["audit", "-h"], ["--version"]):
+        res = runner.invoke(app, args)
+        assert res.exit_code == 0, (args, res.output)
+        assert res.stdout
+
+
 def test_stats_json_on_stdout() -> None:
     res = runner.invoke(app, ["stats", str(DIRTY), "--format", "json", "--top", "3"])
     assert res.exit_code == 0, res.output
