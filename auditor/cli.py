@@ -539,7 +539,7 @@ def graph(
     processmap.check_output(output)
     if findings_file is not None and (rules_file is not None or no_findings):
         raise UsageError("--findings draws a saved audit: it does not go with --rules or --no-findings")
-    findings = processmap.load_findings(findings_file) if findings_file is not None else []
+    findings, saved_header = processmap.load_saved_audit(findings_file) if findings_file is not None else ([], None)
     audit_opts = (
         None if (findings_file is not None or no_findings) else _audit_options(rules_file, working_hours, opts.timezone, model)
     )
@@ -551,6 +551,8 @@ def graph(
             ui.note(f"{s.rejected:,} rows rejected and {s.duplicates:,} duplicates left out (see `auditor ingest`)")
         if audit_opts is not None:
             findings = _run_audit(ui, log, audit_opts).to_json()["findings"]
+        elif findings_file is not None and (other := processmap.origin_note(saved_header, log, findings_file)):
+            ui.note(f"warning: {other}")
         with ui.progress("drawing"):
             view = processmap.build(log, findings, map_opts)
             written = processmap.write(view, output)

@@ -111,6 +111,11 @@ class Overlay:
 
 def load_findings(path: Path) -> list[dict[str, Any]]:
     """The findings of a findings JSON file (`auditor audit --format json`; a bare list is accepted too)."""
+    return load_saved_audit(path)[0]
+
+
+def load_saved_audit(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The findings of a findings JSON file, and its `log` header (None for a bare list)."""
     where = f"--findings {path}"
     if not path.exists():
         raise InputError(f"{where}: no such file")
@@ -130,7 +135,23 @@ def load_findings(path: Path) -> list[dict[str, Any]]:
     for i, f in enumerate(findings, start=1):
         if not isinstance(f, dict) or not isinstance(f.get("kind"), str):
             raise InputError(f'{where}: finding {i} is not an object with a "kind"')
-    return findings
+    header = data.get("log") if isinstance(data, dict) else None
+    return findings, header if isinstance(header, dict) else None
+
+
+def origin_note(header: Mapping[str, Any] | None, log: EventLog, path: Path) -> str | None:
+    """A warning when saved findings were made on another log than the one drawn: their events or cases
+    differ (the header of `auditor audit --format json`). Their case counts would then be another log's."""
+    if not header:
+        return None
+    events, cases = header.get("events"), header.get("cases")
+    mine = (log.summary.accepted, log.summary.cases)
+    if (events, cases) == mine or not isinstance(events, int) or not isinstance(cases, int):
+        return None
+    return (
+        f"the findings in {path.name} were made on a log of {events:,} events and {cases:,} cases, this one has "
+        f"{mine[0]:,} events and {mine[1]:,} cases: they are drawn as saved, their counts are the other log's"
+    )
 
 
 def overlay_of(findings: Sequence[Mapping[str, Any]], origin: str = "findings") -> Overlay:
@@ -276,7 +297,18 @@ def _filter(graph: dfg_mod.Dfg, overlay: Overlay, opts: MapOptions, notes: list[
     # finding on them, then by the most stuck cases (a map where every arrow is red shows nothing); the
     # rest are counted in the notes.
     ranked = sorted(overlay.edges.items(), key=lambda kv: (_priority(kv[1]), kv[0]))
+    in_dfg = {(e.source, e.target) for e in graph.edges}
     drawable = [(key, marks) for key, marks in ranked if key[0] in present and key[1] in present]
+    if opts.top_variants is not None:
+        # A view of some variants: a stuck path no case of the view takes is not drawn as a 0-case arrow.
+        # (On the whole log a ping-pong handoff across skipped events is drawn although not directly-follows.)
+        outside = [key for key, _ in drawable if key not in in_dfg]
+        drawable = [(key, marks) for key, marks in drawable if key in in_dfg]
+        if outside:
+            notes.append(
+                f"{len(outside):,} stuck path{'s' if len(outside) != 1 else ''} no case of these variants takes, "
+                f"not drawn: {_names([f'{s} → {t}' for s, t in outside])}"
+            )
     limit = len(drawable) if opts.min_share == 0 else MAX_STUCK_PATHS
     stuck_drawn = dict(drawable[:limit])
     stuck_left = drawable[limit:]
@@ -320,7 +352,6 @@ def _filter(graph: dfg_mod.Dfg, overlay: Overlay, opts: MapOptions, notes: list[
         else:
             hidden_paths += 1
             hidden_transitions += e.events
-    in_dfg = {(e.source, e.target) for e in graph.edges}
     for (s, t), marks in sorted(stuck_drawn.items()):
         if (s, t) not in in_dfg:
             edges.append(EdgeView(s, t, 0, 0, None, None, None, tuple(marks)))

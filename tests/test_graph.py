@@ -420,6 +420,27 @@ def test_top_variants(engine: Engine) -> None:
     assert {n.activity for n in one.nodes} == {"A", "B", "C"} and one.title.cases == 5
 
 
+def test_top_variants_do_not_draw_stuck_paths_outside_the_view(engine: Engine) -> None:
+    log = make_log(engine, FILTER_ROWS)
+    stuck = {"kind": "rework_loop", "title": "stuck", "activities": ["A"], "cases": 5, "severity": "high",
+             "evidence": {"stuck_path": [{"source": "A", "target": "B", "cases": 5, "extra_hours_total": 9.0},
+                                         {"source": "A", "target": "D", "cases": 3, "extra_hours_total": 4.0}]}}
+    one = build(log, [stuck], MapOptions(top_variants=1, min_share=0))
+    assert {(e.source, e.target) for e in one.edges} == {("A", "B"), ("B", "C")}
+    assert next(e for e in one.edges if (e.source, e.target) == ("A", "B")).stuck
+    # D is in the log, not in the top variant: the finding's arrow into it is not drawn as a 0-case path
+    assert any(n.startswith("findings about activities not in this view") for n in one.notes)
+    two = build(log, [stuck], MapOptions(top_variants=2, min_share=0))
+    assert ("A", "D") in {(e.source, e.target) for e in two.edges if e.stuck}
+    # a stuck path between two activities of the view that no case of the view takes
+    across = {**stuck, "evidence": {"stuck_path": [{"source": "C", "target": "A", "cases": 2, "extra_hours_total": 1.0}]}}
+    view = build(log, [across], MapOptions(top_variants=1, min_share=0))
+    assert ("C", "A") not in {(e.source, e.target) for e in view.edges}
+    assert "1 stuck path no case of these variants takes, not drawn: C → A" in view.notes
+    # on the whole log it is drawn, as a ping-pong handoff across skipped events is
+    assert ("C", "A") in {(e.source, e.target) for e in build(log, [across], ALL).edges}
+
+
 def test_direction_and_usage_errors(tiny: EventLog) -> None:
     assert "rankdir=TB" in dotmod.to_dot(build(tiny, [], MapOptions(direction="TB")))
     assert "rankdir=LR" in dotmod.to_dot(build(tiny, [], MapOptions()))
@@ -533,6 +554,20 @@ def test_cli_graph_formats(tiny_csv: Path, tmp_path: Path) -> None:
     assert "digraph process_map" in (tmp_path / "out" / "map.dot").read_text(encoding="utf-8")
     assert json.loads((tmp_path / "out" / "map.json").read_text(encoding="utf-8"))["log"]["cases"] == 5
     assert (tmp_path / "out" / "map.nodes.csv").exists()
+
+
+def test_cli_graph_warns_about_findings_of_another_log(tiny_csv: Path, tmp_path: Path) -> None:
+    """Saved findings are drawn as saved; when their header names another log, the user is told."""
+    findings = tmp_path / "findings.json"
+    out = tmp_path / "m.dot"
+    for header, warned in (({"events": 999, "cases": 7}, True), ({"events": len(TINY), "cases": 5}, False),
+                           ({}, False)):
+        findings.write_text(json.dumps({"log": header, "findings": FINDINGS}), encoding="utf-8")
+        res = runner.invoke(app, ["graph", str(tiny_csv), "-o", str(out), "--findings", str(findings)])
+        assert res.exit_code == 0, res.output
+        expected = (f"warning: the findings in findings.json were made on a log of 999 events and 7 cases, this one "
+                    f"has {len(TINY)} events and 5 cases")
+        assert (expected in res.stderr) is warned, res.stderr
 
 
 def test_cli_graph_options_and_errors(tiny_csv: Path, tmp_path: Path) -> None:
