@@ -1,14 +1,18 @@
 """Business time: elapsed time counted only inside working hours, as support teams measure their SLAs.
 
-Business rule: `--working-hours "Mon-Fri 08:00-18:00"` (several segments separated by `;`, e.g.
-`Mon-Fri 08:00-18:00; Sat 09:00-13:00`) in the zone of `--timezone`. The business time between two instants
-is F(b) - F(a), where F counts working seconds from a fixed Monday; so it is exact across days, weeks and
-time-zone changes, and computed in the engine with arithmetic only (no calendar table, no loop).
-Public holidays are not known and count as working days.
+Business rule: `--working-hours "Mon-Fri 08:00-18:00"` in the zone of `--timezone`. Several segments are
+separated by `;` (`Mon-Fri 08:00-18:00; Sat 09:00-13:00`); a segment may list several time ranges separated
+by `,` (a lunch break: `Mon-Fri 08:00-12:00, 13:00-17:00`); a range that ends before it starts runs past
+midnight into the next day (a night shift: `Mon-Fri 22:00-06:00` works Friday night into Saturday 06:00).
+Ranges of one day may not overlap. The business time between two instants is F(b) - F(a), where F counts
+working seconds from a fixed Monday; so it is exact across days, weeks and time-zone changes, and computed
+in the engine with arithmetic only (no calendar table, no loop). Public holidays are not known and count as
+working days.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -19,42 +23,57 @@ from auditor.engine import Engine
 from auditor.errors import UsageError
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_RANGE = r"\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}"
 _SEGMENT = re.compile(
     r"^\s*(?P<days>[A-Za-z]{3}(\s*-\s*[A-Za-z]{3})?(\s*,\s*[A-Za-z]{3}(\s*-\s*[A-Za-z]{3})?)*)\s+"
-    r"(?P<start>\d{1,2}:\d{2})\s*-\s*(?P<end>\d{1,2}:\d{2})\s*$"
+    rf"(?P<ranges>{_RANGE}(\s*,\s*{_RANGE})*)\s*$"
 )
+_DAY = 86400
 _MONDAY = 4 * 86400  # 1970-01-05 was a Monday
 
 
 @dataclass(frozen=True)
 class WorkingHours:
-    """Per weekday (Monday first), the working window as seconds from midnight: (start, end), or None."""
+    """Per weekday (Monday first), its working windows as seconds from midnight, (start, end), in order and
+    not overlapping; a night shift's part after midnight is a window of the next day."""
 
-    windows: tuple[tuple[int, int] | None, ...]
+    windows: tuple[tuple[tuple[int, int], ...], ...]
     zone: str = "UTC"
     spec: str = ""
 
     @property
     def weekly_seconds(self) -> int:
-        return sum(e - s for w in self.windows if w for s, e in [w])
+        return sum(e - s for day in self.windows for s, e in day)
 
 
 def parse(spec: str, zone: str = "UTC") -> WorkingHours:
-    windows: list[tuple[int, int] | None] = [None] * 7
+    days: list[list[tuple[int, int]]] = [[] for _ in range(7)]
     for part in [p for p in spec.split(";") if p.strip()]:
         m = _SEGMENT.match(part)
         if not m:
             raise UsageError(
-                f"--working-hours {spec!r}: cannot read {part.strip()!r}; write e.g. 'Mon-Fri 08:00-18:00' "
-                "or 'Mon-Fri 08:00-18:00; Sat 09:00-13:00'"
+                f"--working-hours {spec!r}: cannot read {part.strip()!r}; write e.g. 'Mon-Fri 08:00-18:00', "
+                "'Mon-Fri 08:00-12:00, 13:00-17:00; Sat 09:00-13:00' or 'Mon-Fri 22:00-06:00'"
             )
-        start, end = _seconds(m.group("start"), spec), _seconds(m.group("end"), spec)
-        if end <= start:
-            raise UsageError(f"--working-hours {spec!r}: {m.group('start')}-{m.group('end')} ends before it starts")
-        for day in _expand(m.group("days"), spec):
-            if windows[day] is not None:
-                raise UsageError(f"--working-hours {spec!r}: {_DAYS[day].title()} is given twice")
-            windows[day] = (start, end)
+        for item in m.group("ranges").split(","):
+            a, b = (x.strip() for x in item.split("-"))
+            start, end = _seconds(a, spec), _seconds(b, spec)
+            if end == start or (start == _DAY and end == 0):
+                raise UsageError(f"--working-hours {spec!r}: {a}-{b} is no time at all")
+            for day in _expand(m.group("days"), spec):
+                if end > start:
+                    days[day].append((start, end))
+                else:  # past midnight: the rest of the night belongs to the next day
+                    days[day].append((start, _DAY))
+                    if end:
+                        days[(day + 1) % 7].append((0, end))
+    windows: list[tuple[tuple[int, int], ...]] = []
+    for d, ranges in enumerate(days):
+        ordered = sorted(w for w in ranges if w[1] > w[0])
+        for (_, end), (start, _) in itertools.pairwise(ordered):
+            if start < end:
+                raise UsageError(f"--working-hours {spec!r}: the working times of {_DAYS[d].title()} overlap")
+        windows.append(tuple(ordered))
     if not any(windows):
         raise UsageError(f"--working-hours {spec!r}: no working window given")
     return WorkingHours(tuple(windows), zone, spec)
@@ -86,12 +105,16 @@ def cumulative(ts: ir.TimestampValue, wh: WorkingHours) -> ir.NumericValue:
     week = (days / 7).floor()
     dow = days - week * 7
     tod = secs - days * 86400
-    lengths = [(w[1] - w[0]) if w else 0 for w in wh.windows]
-    prefix = [sum(lengths[:d]) for d in range(7)]
+    daily = [sum(e - s for s, e in day) for day in wh.windows]
+    prefix = [sum(daily[:d]) for d in range(7)]
     before = ibis.cases(*[(dow == d, prefix[d]) for d in range(7)], else_=0)
-    starts = ibis.cases(*[(dow == d, (w[0] if w else 0)) for d, w in enumerate(wh.windows)], else_=0)
-    length = ibis.cases(*[(dow == d, lengths[d]) for d in range(7)], else_=0)
-    inside = ibis.greatest(ibis.literal(0), ibis.least(tod - starts, length))
+    # The i-th window of each day (none: length 0); the worked part of each, summed.
+    inside: ir.NumericValue = ibis.literal(0)
+    for i in range(max(len(day) for day in wh.windows)):
+        nth = [day[i] if i < len(day) else (0, 0) for day in wh.windows]
+        start = ibis.cases(*[(dow == d, s) for d, (s, _) in enumerate(nth)], else_=0)
+        length = ibis.cases(*[(dow == d, e - s) for d, (s, e) in enumerate(nth)], else_=0)
+        inside = inside + ibis.greatest(ibis.literal(0), ibis.least(tod - start, length))
     return week * wh.weekly_seconds + before + inside
 
 

@@ -339,7 +339,7 @@ ModelOpt = Annotated[
 ]
 WorkingHoursOpt = Annotated[
     str | None,
-    typer.Option("--working-hours", help="Also give durations in business time, e.g. 'Mon-Fri 08:00-18:00' (in --timezone).", show_default=False),
+    typer.Option("--working-hours", help="Also give durations in business time, e.g. 'Mon-Fri 08:00-18:00', 'Mon-Fri 08:00-12:00, 13:00-17:00; Sat 09:00-13:00' or a night shift 'Mon-Fri 22:00-06:00' (in --timezone).", show_default=False),
 ]
 
 

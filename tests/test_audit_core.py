@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import ibis
+import numpy as np
 import pandas as pd
 import pytest
 from audit_helpers import SAMPLE, SAMPLE_RULES, sample_findings
@@ -91,6 +93,49 @@ def test_business_hours() -> None:
     assert out["h"].tolist() == [2.0, 50.0, 0.0]
     with pytest.raises(UsageError):
         parse("weekdays 9-5")
+
+
+def _worked_minutes(a: pd.Timestamp, b: pd.Timestamp, zone: str, windows: Any) -> float:
+    """Reference: steps minute by minute through local time and counts the minutes inside a window."""
+    n = 0
+    t = a
+    while t < b:
+        local = t.tz_convert(zone)
+        tod = local.hour * 3600 + local.minute * 60
+        n += any(s <= tod < e for s, e in windows[local.weekday()])
+        t += pd.Timedelta(minutes=1)
+    return n / 60
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["Mon-Fri 08:00-12:00, 13:00-17:00; Sat 09:00-13:00", "Mon-Fri 22:00-06:00", "Sun-Thu 20:00-04:00, 09:00-12:00",
+     "Mon 08:00-12:00; Mon 14:00-18:00; Wed-Fri 00:00-24:00"],
+)
+def test_business_hours_with_breaks_and_night_shifts(spec: str) -> None:
+    """Lunch breaks, night shifts past midnight (Friday's runs into Saturday) and several segments for one
+    day, against a minute-by-minute count in local time (a daylight-saving change included)."""
+    wh = parse(spec, "Europe/Berlin")
+    rng = np.random.default_rng(7)
+    base = pd.Timestamp("2024-03-25 00:00", tz="UTC")  # Berlin changes to summer time on the 31st
+    a = base + pd.to_timedelta(rng.integers(0, 9 * 24 * 60, 40), unit="min")
+    b = a + pd.to_timedelta(rng.integers(0, 4 * 24 * 60, 40), unit="min")
+    df = pd.DataFrame({"a": a, "b": b})
+    with Engine() as engine:
+        t = ibis.memtable(df)
+        out = engine.backend.execute(t.mutate(h=business_hours_between(t.a, t.b, wh)))
+    expected = [_worked_minutes(x, y, "Europe/Berlin", wh.windows) for x, y in zip(df["a"], df["b"], strict=True)]
+    assert np.allclose(out["h"].to_numpy(), expected)
+
+
+def test_working_hours_spec_errors() -> None:
+    night = parse("Fri 22:00-06:00")
+    assert night.windows[4] == ((22 * 3600, 86400),) and night.windows[5] == ((0, 6 * 3600),)
+    assert night.weekly_seconds == 8 * 3600
+    for bad, says in (("Mon 08:00-12:00, 11:00-13:00", "overlap"), ("Mon 08:00-08:00", "no time"),
+                      ("Sun 22:00-06:00; Mon 05:00-09:00", "Mon overlap"), ("Mon 25:00-26:00", "not a time")):
+        with pytest.raises(UsageError, match=says.split()[-1]):
+            parse(bad)
 
 
 def test_findings_json_shape() -> None:
