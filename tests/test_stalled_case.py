@@ -127,3 +127,17 @@ def test_stalled_cost_is_the_idle_time() -> None:
     assert stalled.cost.hours_per_case >= 14 * 24  # every stalled case has waited at least the threshold
     assert stalled.cost.hours_total >= stalled.cost.hours_per_case * stalled.cases / 2
     assert "idle" in stalled.cost.method
+
+
+def test_stalled_cost_in_business_hours(tmp_path: Path) -> None:
+    """With working hours, the idle time is also counted inside them: the log ends Friday 2024-03-01 09:00."""
+    from auditor.businesstime import parse
+
+    found = stalled(run_audit(tiny_log(tmp_path, ROWS + STALLED), working_hours=parse("Mon-Fri 08:00-18:00")))
+    cost = found[0].cost
+    assert cost is not None
+    # c2 from Saturday 02-10 09:00: 2 full weeks (100 h) + Mon-Thu (40 h) + Friday 08:00-09:00 (1 h) = 141 h;
+    # c4 from Friday 02-16 09:00: 9 + 50 + 41 = 100 h; c6 from Sunday 01-21: 5 weeks (250 h) + 41 = 291 h
+    assert cost.business_hours_per_case == 141.0 and cost.business_hours_total == 532.0
+    assert cost.hours_per_case == 20 * 24.0
+    assert "extra_business_hours_total" in cost.to_json()

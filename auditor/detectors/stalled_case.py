@@ -9,6 +9,9 @@ Business rules (contract):
   case can be told open from finished and nothing is reported.
 - One finding for all stalled cases; `activities` = the last activities of the stalled cases.
 
+Cost: the hours each stalled case has sat idle at the end of the log (median per case, sum in total), also
+in business hours with working hours given (the idle time inside them).
+
 Evidence: the threshold; days idle at the end of the log (median, max); where they stall (the last activity,
 cases per activity); who holds them, where the log has resources and teams (the last human account and its
 team: system and customer accounts do not own the work; the ten that hold most); how many stalled cases
@@ -25,6 +28,7 @@ import ibis
 import ibis.expr.types as ir
 
 from auditor.audit import AuditContext
+from auditor.businesstime import business_hours_between
 from auditor.findings import Cost, Finding
 
 MAX_EDGES = 3
@@ -49,6 +53,9 @@ def detect(ctx: AuditContext) -> list[Finding]:
     log_end = e.timestamp.max().as_scalar()
     idle = (log_end.epoch_seconds() - per_case.last_ts.epoch_seconds()) / 86400.0
     open_cases = per_case.filter(~per_case.closed).mutate(idle_days=idle)
+    wh = ctx.options.working_hours
+    if wh is not None:
+        open_cases = open_cases.mutate(idle_business_hours=business_hours_between(open_cases.last_ts, log_end, wh))
     engine = ctx.log.engine
     opened = engine.materialize(open_cases, "open_cases")
     try:
@@ -59,7 +66,10 @@ def detect(ctx: AuditContext) -> list[Finding]:
         n_open = int(opened.count().execute())
         evidence = _evidence(stalled, days, n_open)
         activities = sorted(evidence["last_activity"])
-        idle = stalled.aggregate(median=stalled.idle_days.median(), total=stalled.idle_days.sum()).execute().iloc[0]
+        sums = {"median": stalled.idle_days.median(), "total": stalled.idle_days.sum()}
+        if wh is not None:
+            sums |= {"b_median": stalled.idle_business_hours.median(), "b_total": stalled.idle_business_hours.sum()}
+        idle = stalled.aggregate(**sums).execute().iloc[0]
     finally:
         engine.drop(opened)
     # A stalled case's cost is not in its first-to-last span (nothing happens any more): it is the time it has
@@ -68,6 +78,8 @@ def detect(ctx: AuditContext) -> list[Finding]:
         hours_per_case=float(idle["median"]) * 24.0,
         hours_total=float(idle["total"]) * 24.0,
         method="hours each stalled case has been idle at the end of the log (median per case, sum in total)",
+        business_hours_per_case=float(idle["b_median"]) if wh is not None else None,
+        business_hours_total=float(idle["b_total"]) if wh is not None else None,
         compared_cases=0,
     )
     n = len(case_ids)
