@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from auditor.businesstime import WorkingHours, business_hours_between
+from auditor.engine import Engine
 from auditor.findings import CaseIds, Cost, Finding, log_header, rank, severity_for
 from auditor.ingest import EventLog
 from auditor.parking import SUB_STATUS_COLUMNS
@@ -159,7 +160,7 @@ class AuditContext:
             return out
         e = self.events.filter(self.events.prev_activity.notnull())
         per = e.group_by(["case_id", "prev_activity", "activity"]).aggregate(
-            hours=((e.timestamp.epoch_seconds() - e.prev_ts.epoch_seconds()) / 3600.0).sum(), passes=e.count()
+            hours=((Engine.epoch_seconds(e.timestamp) - Engine.epoch_seconds(e.prev_ts)) / 3600.0).sum(), passes=e.count()
         )
         per = self.log.engine.materialize(per, "edge_waits")
         totals = per.group_by(["prev_activity", "activity"]).aggregate(
@@ -379,7 +380,7 @@ def build_context(log: EventLog, options: AuditOptions) -> AuditContext:
         first_closure=e.timestamp.min(where=e.r_closure),
     )
     per_case = per_case.mutate(
-        hours=(per_case.end.epoch_seconds() - per_case.start.epoch_seconds()) / 3600.0,
+        hours=(Engine.epoch_seconds(per_case.end) - Engine.epoch_seconds(per_case.start)) / 3600.0,
     )
     if options.working_hours is not None:
         per_case = per_case.mutate(

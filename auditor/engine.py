@@ -63,6 +63,11 @@ def _epoch_us(value: _TS_UTC) -> int:  # type: ignore[empty-body, valid-type]
     """Microseconds since 1970-01-01 UTC of an instant."""
 
 
+@ibis.udf.scalar.builtin(name="epoch")
+def _epoch(value: _TS_UTC) -> float:  # type: ignore[empty-body, valid-type]
+    """Seconds since 1970-01-01 UTC of an instant, with fractions."""
+
+
 @ibis.udf.scalar.builtin(name="divide")
 def _int_divide(value: int, divisor: int) -> int:  # type: ignore[empty-body]
     """Integer division, truncating (ibis's `//` goes through a float: slower, and inexact above 2**53)."""
@@ -395,6 +400,25 @@ class Engine:
     def epoch_us(value: ir.TimestampValue) -> ir.IntegerValue:
         """Microseconds since 1970-01-01 UTC, exact (epoch_seconds goes through a float)."""
         return _epoch_us(value)
+
+    @staticmethod
+    def epoch_seconds(value: ir.TimestampValue) -> ir.FloatingValue:
+        """Seconds since 1970-01-01 UTC, as ibis's `epoch_seconds()` gives them, but read straight off the
+        instant: ibis casts it to a local timestamp first, a time-zone conversion per value that cost the
+        audit about 0.4 s per column per 10M events in every query that measured a wait."""
+        return _epoch(value)
+
+    @staticmethod
+    def utc_hour_and_weekday(value: ir.TimestampValue) -> tuple[ir.IntegerValue, ir.IntegerValue]:
+        """An instant's hour of day (0-23) and weekday (Monday 0) in UTC, by integer arithmetic on its
+        microseconds (exact before 1970 too): reading fields off an instant converts its time zone per value,
+        about 0.3 s per field per 10M events."""
+        day_us = 86_400_000_000
+        us = _epoch_us(value)
+        tod = ((us % day_us) + day_us) % day_us
+        days = _int_divide(us - tod, day_us)
+        # 1970-01-01 was a Thursday (3 counting from Monday)
+        return _int_divide(tod, 3_600_000_000), ((days % 7) + 10) % 7
 
     @staticmethod
     def int_divide(value: ir.IntegerValue, divisor: int) -> ir.IntegerValue:

@@ -24,6 +24,7 @@ import ibis
 import pandas as pd
 
 from auditor.audit import AuditContext, id_table
+from auditor.engine import Engine
 from auditor.findings import Finding
 
 TOUCH_CAP_MINUTES = 60.0
@@ -83,7 +84,7 @@ def compute(ctx: AuditContext, findings: list[Finding]) -> LeanFigures:
     va = [v.activity for v in values if v.value == "VA"]
     tool = [f.activities[0] for f in findings if f.kind == "tool_driven_step"]
     e = ctx.events
-    gap = (e.timestamp.epoch_seconds() - e.prev_ts.epoch_seconds()) / 3600.0
+    gap = (Engine.epoch_seconds(e.timestamp) - Engine.epoch_seconds(e.prev_ts)) / 3600.0
     same_person = (e.prev_resource == e.resource) & ~e.is_system & ~e.is_customer
     touch = ibis.ifelse(same_person.fill_null(False), ibis.least(gap, TOUCH_CAP_MINUTES / 60.0), 0.0).fill_null(0.0)
     t = e.mutate(

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import ibis
 import ibis.expr.types as ir
 
+from auditor.engine import Engine
 from auditor.rules import ROLE_NAMES, OrderRule, RulePack
 
 _ROLE_PATTERNS: dict[str, str] = {
@@ -128,12 +129,13 @@ def match_globs(name: str, patterns: tuple[str, ...]) -> bool:
 def infer_accounts(table: ir.Table, pack: RulePack) -> Accounts:
     """System and customer accounts: the pack's globs, else names, else behaviour."""
     res = table.filter(table.resource.notnull())
+    hour, weekday = Engine.utc_hour_and_weekday(res.timestamp)
     stats = (
         res.group_by("resource")
         .aggregate(
             events=res.count(),
-            hours=res.timestamp.hour().nunique(),
-            weekend=(res.timestamp.day_of_week.index() >= 5).cast("float64").mean(),
+            hours=hour.nunique(),
+            weekend=(weekday >= 5).cast("float64").mean(),
         )
         .execute()
     )

@@ -208,7 +208,7 @@ def coded_traces(
     if not hours:
         return ev.group_by("case_id").aggregate(trace=trace), ordered
     per_case = ev.group_by("case_id").aggregate(trace=trace, start=ev.timestamp.min(), end=ev.timestamp.max())
-    return per_case.mutate(hours=(per_case.end.epoch_seconds() - per_case.start.epoch_seconds()) / 3600.0), ordered
+    return per_case.mutate(hours=(Engine.epoch_seconds(per_case.end) - Engine.epoch_seconds(per_case.start)) / 3600.0), ordered
 
 
 def activity_codes(engine: Engine, names: Iterable[str]) -> tuple[ir.Table, list[str]]:

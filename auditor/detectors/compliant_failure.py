@@ -29,6 +29,7 @@ import pandas as pd
 
 from auditor.audit import AuditContext
 from auditor.discovery import Trace
+from auditor.engine import Engine
 from auditor.findings import Finding
 
 NOISE = 0.2
@@ -95,7 +96,7 @@ def detect(ctx: AuditContext) -> list[Finding]:
     per = per.filter(per.conforms & per.fr.notnull())
     # Materialised: the medians below and the join back to them both read these cases.
     compliant = engine.materialize(
-        per.mutate(hours=(per.fr.epoch_seconds() - per.start.epoch_seconds()) / 3600.0), "compliant_cases"
+        per.mutate(hours=(Engine.epoch_seconds(per.fr) - Engine.epoch_seconds(per.start)) / 3600.0), "compliant_cases"
     )
     for table in (codes, per_case, ranked):
         engine.drop(table)

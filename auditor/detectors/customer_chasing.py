@@ -28,6 +28,7 @@ import ibis
 import ibis.expr.types as ir
 
 from auditor.audit import AuditContext
+from auditor.engine import Engine
 from auditor.findings import Finding
 
 MAX_EDGES = 3
@@ -80,7 +81,7 @@ def detect(ctx: AuditContext) -> list[Finding]:
 
 def _evidence(chased: ir.Table, hits: ir.Table, threshold: int) -> dict[str, Any]:
     c = chased
-    hours = (c.res_ts.epoch_seconds() - c.first_contact.epoch_seconds()) / 3600.0
+    hours = (Engine.epoch_seconds(c.res_ts) - Engine.epoch_seconds(c.first_contact)) / 3600.0
     row = (
         c.aggregate(
             cases=c.count(),

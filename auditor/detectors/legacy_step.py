@@ -42,6 +42,7 @@ import pandas as pd
 from scipy import stats
 
 from auditor.audit import AuditContext
+from auditor.engine import Engine
 from auditor.findings import Finding
 
 MIN_EVENTS = 20
@@ -343,7 +344,7 @@ def _vestigial(ctx: AuditContext, exclude: set[str]) -> list[Finding]:
     per_case = f.filter(f.case_id.notnull()).select("activity", "case_id").distinct()
     cases = per_case.group_by("activity").aggregate(cases=per_case.count())
     waits = f.group_by(w_act=f.activity).aggregate(
-        own_wait=((f.timestamp.epoch_seconds() - f.prev_ts.epoch_seconds()) / 60.0).median()
+        own_wait=((Engine.epoch_seconds(f.timestamp) - Engine.epoch_seconds(f.prev_ts)) / 60.0).median()
     )
     per_act = cases.join(waits, cases.activity == waits.w_act).execute().set_index("activity")
     total = ctx.total_cases
@@ -368,7 +369,7 @@ def _vestigial(ctx: AuditContext, exclude: set[str]) -> list[Finding]:
     # The step's own wait per case, for every activity judged, in one pass over the events.
     own = engine.materialize(
         f.group_by(o_act=f.activity, o_case=f.case_id).aggregate(
-            own=((f.timestamp.epoch_seconds() - f.prev_ts.epoch_seconds()) / 3600.0).sum()
+            own=((Engine.epoch_seconds(f.timestamp) - Engine.epoch_seconds(f.prev_ts)) / 3600.0).sum()
         ),
         "legacy_own",
     )

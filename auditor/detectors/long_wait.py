@@ -71,6 +71,7 @@ import pandas as pd
 from auditor import parking
 from auditor.audit import AuditContext, id_table
 from auditor.businesstime import business_hours_between
+from auditor.engine import Engine
 from auditor.findings import Finding
 
 MIN_CASES = 5  # an edge, a state or an owner needs this many cases to mean something
@@ -147,7 +148,7 @@ def _waits(ctx: AuditContext, rec: parking.Recognised, s: ir.Table) -> ir.Table:
         counted=p_ts.notnull() & _open(s, closing, before),
     )
     x = x.filter(x.counted)
-    x = x.mutate(wait_h=(x.timestamp.epoch_seconds() - x.p_ts.epoch_seconds()) / 3600.0)
+    x = x.mutate(wait_h=(Engine.epoch_seconds(x.timestamp) - Engine.epoch_seconds(x.p_ts)) / 3600.0)
     wh = ctx.options.working_hours
     if wh is not None:
         x = x.mutate(wait_bh=business_hours_between(x.p_ts, x.timestamp, wh))
@@ -236,7 +237,7 @@ def _spells(ctx: AuditContext, s: ir.Table, by_resource: bool) -> ir.Table:
     spells = j.select(
         "case_id", "k", "state", "party", "state_act", "owner", "t0", "t1", "end_act", "end_cust", "end_system",
         "entries", "reentries",
-        hours=(j.t1.epoch_seconds() - j.t0.epoch_seconds()) / 3600.0,
+        hours=(Engine.epoch_seconds(j.t1) - Engine.epoch_seconds(j.t0)) / 3600.0,
     )  # fmt: skip
     wh = ctx.options.working_hours
     if wh is not None:
@@ -249,7 +250,7 @@ def _case_times(ctx: AuditContext, spells: ir.Table) -> ir.Table:
     c = ctx.cases
     cut = c.first_resolution.fill_null(c.end)
     base = c.select(
-        "case_id", "hours", cut=cut, customer_h=(cut.epoch_seconds() - c.start.epoch_seconds()) / 3600.0
+        "case_id", "hours", cut=cut, customer_h=(Engine.epoch_seconds(cut) - Engine.epoch_seconds(c.start)) / 3600.0
     )
     ended = spells.filter(spells.t1.notnull())
     cuts = base.select(b_case=base.case_id, b_cut=base.cut)

@@ -31,6 +31,7 @@ import ibis
 import ibis.expr.types as ir
 
 from auditor.audit import AuditContext
+from auditor.engine import Engine
 from auditor.findings import Finding
 from auditor.rules import OrderRule
 
@@ -102,7 +103,7 @@ def _per_case(ctx: AuditContext, bad: ir.Table) -> ir.Table:
         b_ts=bad.timestamp.min(),
         a_ts=bad.a_ts.min(),
     )
-    hours = (per_case.a_ts.epoch_seconds() - per_case.b_ts.epoch_seconds()) / 3600.0
+    hours = (Engine.epoch_seconds(per_case.a_ts) - Engine.epoch_seconds(per_case.b_ts)) / 3600.0
     return ctx.log.engine.materialize(per_case.mutate(hours=hours), "order_violation")
 
 

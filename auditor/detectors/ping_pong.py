@@ -42,6 +42,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from auditor.audit import AuditContext
+from auditor.engine import Engine
 from auditor.findings import Cost, Finding
 
 LEVELS = {"team": "teams", "resource": "resources"}
@@ -185,7 +186,7 @@ def _level(ctx: AuditContext, level: str) -> list[Finding]:
     h = h.mutate(a=ibis.least(h.p_actor, h.actor), b=ibis.greatest(h.p_actor, h.actor))
     pc = pair_cases.rename(pa="a", pb="b", pcase="case_id")
     h = h.join(pc, [h.a == pc.pa, h.b == pc.pb, h.case_id == pc.pcase])
-    h = h.mutate(wait=(h.timestamp.epoch_seconds() - h.p_ts.epoch_seconds()) / 3600.0)
+    h = h.mutate(wait=(Engine.epoch_seconds(h.timestamp) - Engine.epoch_seconds(h.p_ts)) / 3600.0)
     h = engine.materialize(
         h.select("a", "b", "case_id", "p_actor", "actor", "p_act", "activity", "wait"), f"handoffs_{level}"
     )

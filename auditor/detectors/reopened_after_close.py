@@ -32,6 +32,7 @@ import ibis
 import ibis.expr.types as ir
 
 from auditor.audit import AuditContext
+from auditor.engine import Engine
 from auditor.findings import Finding
 
 MECHANISMS = ("reopen", "customer_contact", "further_work")
@@ -105,7 +106,7 @@ def detect(ctx: AuditContext) -> list[Finding]:
         ),
     )
     per = first.join(flags, "case_id").join(closure, first.case_id == closure.c_case)
-    per = per.mutate(hours=(per.r_ts.epoch_seconds() - per.c_ts.epoch_seconds()) / 3600.0)
+    per = per.mutate(hours=(Engine.epoch_seconds(per.r_ts) - Engine.epoch_seconds(per.c_ts)) / 3600.0)
     per = ctx.log.engine.materialize(per.drop("c_case"), "reopened")
 
     head: dict[str, Any] = {

@@ -29,6 +29,7 @@ import ibis.expr.types as ir
 
 from auditor.audit import AuditContext
 from auditor.businesstime import business_hours_between
+from auditor.engine import Engine
 from auditor.findings import Cost, Finding
 
 MAX_EDGES = 3
@@ -51,7 +52,7 @@ def detect(ctx: AuditContext) -> list[Finding]:
         holder_team=e.team.argmax(e.pos, where=human),
     )
     log_end = e.timestamp.max().as_scalar()
-    idle = (log_end.epoch_seconds() - per_case.last_ts.epoch_seconds()) / 86400.0
+    idle = (Engine.epoch_seconds(log_end) - Engine.epoch_seconds(per_case.last_ts)) / 86400.0
     open_cases = per_case.filter(~per_case.closed).mutate(idle_days=idle)
     wh = ctx.options.working_hours
     if wh is not None:

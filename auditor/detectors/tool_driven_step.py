@@ -34,6 +34,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from auditor.audit import AuditContext
+from auditor.engine import Engine
 from auditor.findings import Finding
 
 LOOKBACK = 4  # candidate triggers: the activities among the 4 events before the step
@@ -53,6 +54,7 @@ _NOTIFY = re.compile(r"\b(notif\w*|e-?mail\w*|sms|message\w*|survey\w*|letter|al
 def detect(ctx: AuditContext) -> list[Finding]:
     e = ctx.events
     ts = e.timestamp
+    us = Engine.epoch_us(ts)
     # One scan for the per-step figures, the event counts the rules divide by, and the timestamps'
     # resolution (summed over the steps below). Ordered so the findings come in a stable order.
     acts = (
@@ -60,10 +62,12 @@ def detect(ctx: AuditContext) -> list[Finding]:
         .aggregate(
             n=e.count(),
             system=e.is_system.cast("float64").mean(),
-            downstream=((e.next_ts.epoch_seconds() - ts.epoch_seconds()) / 3600.0).median(),
-            res_s=(ts.second() != 0).cast("int64").sum(),
-            res_m=(ts.minute() != 0).cast("int64").sum(),
-            res_h=(ts.hour() != 0).cast("int64").sum(),
+            downstream=((Engine.epoch_seconds(e.next_ts) - Engine.epoch_seconds(ts)) / 3600.0).median(),
+            # Off the whole minute, hour, day (UTC): integer arithmetic, where reading a field off an
+            # instant converts its time zone per value.
+            res_s=(us % 60_000_000 != 0).cast("int64").sum(),
+            res_m=(us % 3_600_000_000 != 0).cast("int64").sum(),
+            res_h=(us % 86_400_000_000 != 0).cast("int64").sum(),
         )
         .order_by("activity")
         .execute()
@@ -164,7 +168,7 @@ def _accounts(ctx: AuditContext, activities: list[str]) -> dict[str, list[str]]:
 
 
 def _resolution_seconds(acts: pd.DataFrame) -> int:
-    """The finest unit the log's timestamps use: 1 (seconds), 60, 3600 or 86400 (dates only)."""
+    """The finest unit the log's timestamps use: 1 (seconds or finer), 60, 3600 or 86400 (dates only)."""
     if int(acts["res_s"].sum()):
         return 1
     if int(acts["res_m"].sum()):
@@ -185,7 +189,7 @@ def _timers(ctx: AuditContext, acts: pd.DataFrame, activities: list[str]) -> dic
     codes = ibis.memtable(
         {"activity": names, "code": list(range(len(names)))}, schema={"activity": "string", "code": code_type}
     )
-    x = e.select("case_id", "pos", "activity", sec=e.timestamp.epoch_seconds())
+    x = e.select("case_id", "pos", "activity", sec=Engine.epoch_seconds(e.timestamp))
     x = x.left_join(codes, x.activity == codes.activity).select("case_id", "pos", "code", "sec")
     # The LOOKBACK events before each event, by window lags (no self-join; `pos` orders a case by timestamp
     # then source order). A lag is a candidate trigger when it is the most recent occurrence of its
@@ -293,15 +297,16 @@ def _chains(ctx: AuditContext, acts: pd.DataFrame, activities: list[str]) -> dic
         return {}
     e = ctx.events
     s = e.filter(e.activity.isin(activities))
-    chained = (
-        (s.prev_resource == s.resource)
-        & ~s.is_system
-        & ~s.is_customer
-        & ((s.timestamp.epoch_seconds() - s.prev_ts.epoch_seconds()) <= MAX_CHAIN)
-    ).fill_null(False)
-    c = s.filter(chained)
+    # A filter drops NULL (no previous event) as false; filling it in first would hide the conditions
+    # from DuckDB's scan.
+    c = s.filter(
+        s.prev_resource == s.resource,
+        ~s.is_system,
+        ~s.is_customer,
+        (Engine.epoch_seconds(s.timestamp) - Engine.epoch_seconds(s.prev_ts)) <= MAX_CHAIN,
+    )
     per_pair = c.group_by(["activity", "prev_activity"]).aggregate(
-        k=c.count(), delay=(c.timestamp.epoch_seconds() - c.prev_ts.epoch_seconds()).median()
+        k=c.count(), delay=(Engine.epoch_seconds(c.timestamp) - Engine.epoch_seconds(c.prev_ts)).median()
     ).execute()
     # Both the step's and the partner's event counts are in `acts` already.
     totals = acts[["activity", "n"]]
