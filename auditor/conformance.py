@@ -22,6 +22,7 @@ Business rules:
 
 from __future__ import annotations
 
+import difflib
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -129,6 +130,17 @@ class Conformance:
                 counts[a] += v.replay.cases
         return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
+    def absent_tasks(self) -> list[tuple[str, list[str]]]:
+        """The model's tasks that no case of the log does, each with the log's activities it may have meant
+        (the same name in other letter case, else close spellings): a label that differs from the log's
+        name makes every case deviate without naming why."""
+        seen = sorted({a for v in self.variants for a in v.replay.activities})
+        out = []
+        for task in sorted(set(self.model_activities) - set(seen)):
+            folded = [a for a in seen if a.casefold() == task.casefold()]
+            out.append((task, folded or difflib.get_close_matches(task, seen, n=3, cutoff=0.8)))
+        return out
+
     def summary(self) -> list[str]:
         f = self.fitness
         lines = [
@@ -145,6 +157,13 @@ class Conformance:
                 f"deviations from alignments of {self.aligned_variants:,} deviating variants "
                 f"({self.aligned_cases:,} of {self.deviating_cases:,} deviating cases)"
             )
+        absent = self.absent_tasks()
+        if absent:
+            named = [f"{task!r}" + (f" (the log has {', '.join(repr(m) for m in meant)})" if meant else "")
+                     for task, meant in absent[:MAX_ABSENT_SHOWN]]
+            more = f" and {len(absent) - MAX_ABSENT_SHOWN:,} more" if len(absent) > MAX_ABSENT_SHOWN else ""
+            lines.append(f"note: no case does the model's task{'s' if len(absent) != 1 else ''} "
+                         f"{', '.join(named)}{more}")
         if self.duplicate_labels:
             lines.append(
                 "note: the model names several tasks alike ("
@@ -170,11 +189,16 @@ class Conformance:
                 for a in self.activities
             ],
             "unknown_activities": self.unknown_activities(),
+            "absent_model_activities": [
+                {"activity": task, "close_matches": meant} for task, meant in self.absent_tasks()
+            ],
             "variants_deviating_most": [v.to_json() for v in self.deviating[:top]],
             "alignments": {"variants": self.aligned_variants, "cases": self.aligned_cases},
             "method": {"fitness": discovery.FITNESS_METHOD, "deviations": discovery.DEVIATION_METHOD},
         }
 
+
+MAX_ABSENT_SHOWN = 8  # model tasks no case does, named in the summary (the JSON lists all)
 
 # Per case its variant_rank (an engine table), and the variants as (rank, activities, cases).
 RankedCases = tuple[ir.Table, list[tuple[int, Trace, int]]]

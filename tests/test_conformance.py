@@ -234,3 +234,25 @@ def test_model_labels_are_read_without_outer_spaces(tmp_path: Path) -> None:
         '<sequenceFlow id="f3" sourceRef="b" targetRef="e"/>',
     )
     assert sorted(conformance.load_model(path).activities) == ["Close", "Open"]
+
+
+def test_model_tasks_no_case_does_are_named_with_the_log_name_meant(tmp_path: Path) -> None:
+    """A model label that differs from the log's name in letter case makes every case deviate: the summary
+    and the JSON name the task and the log's activity it likely means."""
+    model = _bpmn(
+        tmp_path / "case.bpmn",
+        '<startEvent id="s"/><task id="a" name="Open"/><task id="b" name="resolve ticket"/><task id="c" name="Archive"/>'
+        '<endEvent id="e"/><sequenceFlow id="f1" sourceRef="s" targetRef="a"/>'
+        '<sequenceFlow id="f2" sourceRef="a" targetRef="b"/><sequenceFlow id="f3" sourceRef="b" targetRef="c"/>'
+        '<sequenceFlow id="f4" sourceRef="c" targetRef="e"/>',
+    )
+    log = tmp_path / "log.csv"
+    rows = [(f"c{i}", act, f"2024-01-0{1 + i} 0{h}:00") for i in range(3) for h, act in enumerate(["Open", "Resolve Ticket"])]
+    pd.DataFrame(rows, columns=["case", "activity", "timestamp"]).to_csv(log, index=False)
+    res = runner.invoke(app, ["conform", str(log), "--model", str(model), "--format", "json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["absent_model_activities"] == [
+        {"activity": "Archive", "close_matches": []},
+        {"activity": "resolve ticket", "close_matches": ["Resolve Ticket"]},
+    ]
+    assert "note: no case does the model's tasks 'Archive', 'resolve ticket' (the log has 'Resolve Ticket')" in res.stderr
