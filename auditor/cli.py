@@ -7,6 +7,7 @@ so `auditor stats x.csv --format json > stats.json` stays clean.
 
 from __future__ import annotations
 
+import errno
 import functools
 import inspect
 import json
@@ -66,6 +67,12 @@ class _OneLineErrors(TyperGroup):
         except typer.Abort:
             Console(stderr=True, highlight=False, soft_wrap=True).print("auditor: error: interrupted", markup=False)
             sys.exit(130)
+        except SystemExit as exc:
+            # typer and rich exit 1 when the reader of stdout goes away (`| head`); 1 means "--fail-on was
+            # reached" here, so exit as a Unix tool stopped by SIGPIPE does (128 + 13).
+            if isinstance(exc.__context__, OSError) and exc.__context__.errno == errno.EPIPE:
+                sys.exit(141)
+            raise
         sys.exit(code if isinstance(code, int) else 0)
 
 
@@ -223,8 +230,8 @@ def _guard(fn: F) -> F:
             return fn(*args, **kwargs)
         except AuditorError as exc:
             _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        except (typer.Exit, typer.Abort, SystemExit):
-            raise
+        except (typer.Exit, typer.Abort, SystemExit, BrokenPipeError):
+            raise  # a closed stdout is the top level's to report (see _OneLineErrors)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
         except Exception as exc:

@@ -106,6 +106,23 @@ def test_python_dash_m(tmp_path: Path) -> None:
     assert json.loads(proc.stdout)["events"] == 8
 
 
+def test_a_reader_that_stops_early_is_not_a_fail_on_exit(tmp_path: Path) -> None:
+    """`auditor ... | head`: the reader goes away. Exit 1 would read as "--fail-on reached"; auditor exits
+    141, as a Unix tool stopped by SIGPIPE does, and prints nothing."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # buffered, as for a user
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "auditor", "audit", str(ROOT / "logs" / "support-desk.csv"), "--format", "json", "-q"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=env,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(1) == b"{"
+    proc.stdout.close()  # the JSON is about 300 KB: far more than the pipe holds
+    assert proc.wait(timeout=120) == 141
+    assert proc.stderr.read() == b""
+
+
 def test_help_lists_mapping_options() -> None:
     res = runner.invoke(app, ["ingest", "--help"])
     assert res.exit_code == 0
