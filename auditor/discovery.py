@@ -667,10 +667,14 @@ def read_model(path: Path) -> Model:
         what = "BPMN 2.0 XML" if kind == ".bpmn" else "PNML"
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path}: cannot read as {what} ({detail})") from exc
+    unnamed = _unnamed_pnml_transitions(path) if kind == ".pnml" else set()
     for t in net.transitions:
         # The log's names are read without outer spaces (ingest trims them); a model's must match them.
         if isinstance(t.label, str):
             t.label = t.label.strip() or None
+        # pm4py labels a transition without a name by its id ("t7"), a task no log has: it is silent.
+        if t.name in unnamed and t.label == t.name:
+            t.label = None
     model = Model(_canonical(net), im, fm, origin=str(path))
     if not model.activities:
         raise InputError(f"{path}: the model has no named activity (task or labelled transition)")
@@ -680,6 +684,29 @@ def read_model(path: Path) -> Model:
 
 
 _NESTED_BPMN = ("subProcess", "adHocSubProcess", "transaction", "callActivity")
+
+
+def _unnamed_pnml_transitions(path: Path) -> set[str]:
+    """Ids of the PNML transitions that have no name (no `<name><text>` with text): no activity."""
+    from lxml import etree
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+    try:
+        root = etree.parse(str(path), parser).getroot()
+    except (etree.XMLSyntaxError, OSError):
+        return set()
+
+    def local(el: Any) -> str:
+        return etree.QName(el).localname if isinstance(el.tag, str) else ""
+
+    out = set()
+    for t in root.iter():
+        if local(t) != "transition" or t.get("id") is None:
+            continue
+        texts = [x.text for n in t if local(n) == "name" for x in n if local(x) == "text"]
+        if not any(text and text.strip() for text in texts):
+            out.add(str(t.get("id")))
+    return out
 
 
 def _refuse_nested_bpmn(path: Path) -> None:

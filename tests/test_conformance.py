@@ -256,3 +256,32 @@ def test_model_tasks_no_case_does_are_named_with_the_log_name_meant(tmp_path: Pa
         {"activity": "resolve ticket", "close_matches": ["Resolve Ticket"]},
     ]
     assert "note: no case does the model's tasks 'Archive', 'resolve ticket' (the log has 'Resolve Ticket')" in res.stderr
+
+
+def test_a_pnml_transition_without_a_name_is_silent(tmp_path: Path) -> None:
+    """pm4py labels an unnamed PNML transition by its id ("t2"): a task no case could do. It has no activity."""
+    def place(pid: str) -> str:
+        return f'<place id="{pid}"/>'
+
+    def arc(i: int, src: str, dst: str) -> str:
+        return f'<arc id="a{i}" source="{src}" target="{dst}"/>'
+
+    named = '<transition id="{0}"><name><text>{1}</text></name></transition>'
+    net = (
+        '<?xml version="1.0" encoding="UTF-8"?><pnml><net id="n" type="http://www.pnml.org/version-2009/grammar/pnmlcoremodel"><page id="p">'
+        '<place id="p0"><initialMarking><text>1</text></initialMarking></place>' + place("p1") + place("p2")
+        + '<place id="p3"><finalMarking><text>1</text></finalMarking></place>'
+        + named.format("t1", "Open") + '<transition id="t2"/>' + named.format("t3", "Close")
+        + arc(1, "p0", "t1") + arc(2, "t1", "p1") + arc(3, "p1", "t2") + arc(4, "t2", "p2") + arc(5, "p2", "t3")
+        + arc(6, "t3", "p3") + "</page></net></pnml>"
+    )
+    model = tmp_path / "silent.pnml"
+    model.write_text(net, encoding="utf-8")
+    assert sorted(conformance.load_model(model).activities) == ["Close", "Open"]
+    log = tmp_path / "log.csv"
+    rows = [(f"c{i}", act, f"2024-01-0{1 + i} 0{h}:00") for i in range(3) for h, act in enumerate(["Open", "Close"])]
+    pd.DataFrame(rows, columns=["case", "activity", "timestamp"]).to_csv(log, index=False)
+    res = runner.invoke(app, ["conform", str(log), "--model", str(model), "--format", "json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["conforming_cases"] == 3 and data["absent_model_activities"] == []
