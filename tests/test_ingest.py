@@ -290,3 +290,37 @@ def test_shift_jis_is_not_taken_for_cp1252(engine: Engine, tmp_path: Path) -> No
     )
     log = load(write(tmp_path, "ja.csv", text.encode("cp932")), ReadOptions(), engine)
     assert sorted(set(events(log)["activity"])) == sorted({"問い合わせ受付", "回答送信"})
+
+
+@pytest.mark.parametrize("everything_quoted", [False, True])
+def test_one_badly_quoted_line_rejects_only_itself(engine: Engine, tmp_path: Path, everything_quoted: bool) -> None:
+    """An unescaped quote in a free text made the sniffer drop quoting for the whole file: every quoted
+    field with a comma split, the valid rows were rejected and the broken one accepted."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL if everything_quoted else csv.QUOTE_MINIMAL)
+    w.writerow(["Case", "Activity", "Timestamp", "Comment"])
+    for i in range(40):
+        w.writerow([f"C{i}", "Open", f"2024-03-01 09:{i:02d}:00", "new"])
+        w.writerow([f"C{i}", "Reply, then wait", f"2024-03-01 10:{i:02d}:00", 'he said "hi"'])
+    lines = out.getvalue().splitlines(keepends=True)
+    lines.insert(31, 'C15,Note,2024-03-01 11:00:00,"customer says "urgent" again\n')  # data row 31
+    log = load(write(tmp_path, "q.csv", "".join(lines)), ReadOptions(), engine)
+    assert (log.summary.accepted, log.summary.rejected) == (80, 1)
+    ev = events(log)
+    assert (ev["activity"] == "Reply, then wait").sum() == 40 and "Note" not in set(ev["activity"])
+    assert log.rejected is not None
+    rejected = log.rejected.execute()
+    assert rejected["row"].tolist() == [31] and rejected["reason"].str.startswith("broken quoting").all()
+    # the rows after the broken one keep their numbers
+    assert ev["seq"].tolist() == [*range(1, 31), *range(32, 82)]
+
+
+def test_a_header_with_a_line_break_is_named(engine: Engine, tmp_path: Path) -> None:
+    """DuckDB's sniffer reads some such headers and fails on others (this one); the error names the column."""
+    rows = "".join(f"C{i // 3},{a},2024-03-01 0{9 + i % 3}:00:00,a\r\n" for i, a in enumerate(["Open", "Work", "Close"] * 2))
+    body = 'Case,Activity,Timestamp,"Resource\n(login)"\r\n' + rows  # Excel: CRLF rows, LF inside the cell
+    with pytest.raises(InputError, match=r"column name 'Resource\\n\(login\)' holds a line break"):
+        load(write(tmp_path, "h.csv", body), ReadOptions(), engine)
