@@ -259,7 +259,7 @@ def ingest(
     are dropped and counted. The summary states: rows read = accepted + rejected + duplicates.
     """
     ui = Ui(quiet)
-    check_output(output)
+    check_output(output, source)
     with Engine() as engine:
         log = _read(ui, engine, source, opts)
         with ui.progress("writing"):

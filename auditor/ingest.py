@@ -454,18 +454,31 @@ def _canonical_parquet(engine: Engine, raw: ir.Table, meta: str, source: Path, s
     return EventLog(engine=engine, table=table, summary=summary, name=str(info.get("name", source.name)))
 
 
-def check_output(out: Path) -> None:
-    """Fails early, before any reading, when OUT cannot be the canonical log."""
+def check_output(out: Path, source: Path | None = None) -> None:
+    """Fails early, before any reading, when OUT cannot be the canonical log, or when writing it or its
+    rejected rows would overwrite SOURCE (re-reading a fixed `x.rejected.csv` into `x.parquet`)."""
     if out.suffix.lower() != ".parquet":
         raise UsageError(f"-o {out}: the canonical log is written as Parquet; name it *.parquet")
     if out.exists() and out.is_dir():
         raise UsageError(f"-o {out}: is a directory; name the Parquet file to write")
+    if source is not None and source.exists():
+        for target in (out, rejected_path(out)):
+            if target.exists() and target.samefile(source):
+                raise UsageError(
+                    f"-o {out}: writing it would overwrite the source {source} ({target.name}); choose another "
+                    "output name"
+                )
+
+
+def rejected_path(out: Path) -> Path:
+    """Where the rejected rows of OUT go: `x.parquet` -> `x.rejected.csv` beside it."""
+    return out.with_name(out.stem + ".rejected.csv")
 
 
 def write(log: EventLog, out: Path) -> Path | None:
     """Writes the canonical log as Parquet (mapping in its metadata) and, when rows were rejected, the
     rejected rows beside it as `<stem>.rejected.csv`. Returns the rejected file's path, if written."""
-    check_output(out)
+    check_output(out, Path(log.summary.source))
     mapping = log.summary.mapping
     meta = {
         "version": 1,
@@ -478,10 +491,10 @@ def write(log: EventLog, out: Path) -> Path | None:
     # Rows stay in source order (`seq`): sorting 10M events by case before writing cost more than a third
     # of the ingest, and every reader (auditor, pm4py's format_dataframe) orders by case and time itself.
     log.engine.write_parquet(log.table, out, {META_KEY: json.dumps(meta)})
-    rejected_path = out.with_name(out.stem + ".rejected.csv")
+    rejected = rejected_path(out)
     if log.rejected is not None and log.summary.rejected:
-        log.engine.write_csv(log.rejected, rejected_path)
-        return rejected_path
-    if rejected_path.exists():
-        rejected_path.unlink()  # a stale file from an earlier run would be mistaken for this run's
+        log.engine.write_csv(log.rejected, rejected)
+        return rejected
+    if rejected.exists():
+        rejected.unlink()  # a stale file from an earlier run would be mistaken for this run's
     return None

@@ -129,3 +129,16 @@ def test_help_lists_mapping_options() -> None:
     for opt in ("--case", "--activity", "--timestamp", "--resource", "--team", "--sep", "--encoding",
                 "--timestamp-format", "--timezone", "--profile", "--quiet", "--strict"):
         assert opt in res.stdout
+
+
+def test_ingest_refuses_to_overwrite_its_source(tmp_path: Path) -> None:
+    """Fixing `x.rejected.csv` and reading it back into `x.parquet` would write the new rejected rows over
+    the fixed file, the user's work."""
+    fixed = tmp_path / "x.rejected.csv"
+    fixed.write_bytes(DIRTY.read_bytes())
+    before = fixed.read_bytes()
+    res = runner.invoke(app, ["ingest", str(fixed), "-o", str(tmp_path / "x.parquet")])
+    assert res.exit_code == 2 and "would overwrite the source" in res.stderr and res.stderr.count("\n") == 1
+    assert fixed.read_bytes() == before and not (tmp_path / "x.parquet").exists()
+    res = runner.invoke(app, ["ingest", str(fixed), "-o", str(tmp_path / "fixed.parquet")])
+    assert res.exit_code == 0, res.output
