@@ -364,7 +364,7 @@ def _vestigial(ctx: AuditContext, exclude: set[str]) -> list[Finding]:
     outcomes = engine.materialize(outcomes, "outcomes")
     if case_attrs is not None:
         engine.drop(case_attrs)
-    acts = [str(a) for a in cand["activity"]]
+    acts = sorted(str(a) for a in cand["activity"])  # a stable order: the notes come out as judged
     f = e.filter(e.activity.isin(acts))
     # The step's own wait per case, for every activity judged, in one pass over the events.
     own = engine.materialize(
