@@ -28,7 +28,7 @@ from auditor.mapping import ColumnMapping, infer_mapping, resolve_column
 from auditor.options import ReadOptions
 from auditor.profiles.base import REASON, TWIN, Profile
 from auditor.readers import text
-from auditor.timestamps import TimestampPlan, plan, to_utc
+from auditor.timestamps import TimestampPlan, plan, plausible, plausible_range, to_utc
 
 CANONICAL = ("case_id", "activity", "timestamp", "resource", "team", "seq")
 META_KEY = "auditor"
@@ -186,7 +186,9 @@ def _build(
     case = _clean(raw[mapping.case])
     act = _clean(raw[mapping.activity]) if profile is None else ibis.literal("", "string")
     ts_raw = raw[mapping.timestamp]
-    ts = to_utc(ts_raw, tsplan)
+    ts_read = to_utc(ts_raw, tsplan)
+    in_range = plausible(ts_read, tsplan)
+    ts = ibis.ifelse(in_range, ts_read, ibis.null(ts_read.type()))
     res = _clean(raw[mapping.resource]) if mapping.resource else ibis.null("string")
     team = _clean(raw[mapping.team]) if mapping.team else ibis.null("string")
     ts_text = _clean(ts_raw)
@@ -194,6 +196,11 @@ def _build(
         (case.isnull(), f"missing case id (column {mapping.case!r})"),
         (act.isnull(), f"missing activity (column {mapping.activity!r})"),
         (ts_text.isnull(), f"missing timestamp (column {mapping.timestamp!r})"),
+        (
+            ts_read.notnull() & ~in_range,
+            ibis.literal("timestamp '") + ts_text.substr(0, 60)
+            + f"' in column {mapping.timestamp!r} is {plausible_range(tsplan)}",
+        ),
         (
             ts.isnull() & to_utc(ts_raw, tsplan, strict=False).notnull(),
             ibis.literal("timestamp '") + ts_text.substr(0, 60)
@@ -310,6 +317,7 @@ def _reason_kind(reason: ir.StringValue) -> ir.StringValue:
     """The reason without its row-specific part, for the summary's counts."""
     return ibis.cases(
         (reason.startswith("timestamp '") & reason.contains("the clocks skipped"), "skipped local time (daylight saving)"),
+        (reason.startswith("timestamp '") & reason.contains("' is "), "implausible timestamp"),
         (reason.startswith("timestamp '"), "unreadable timestamp"),
         # "too many fields: <the parser's detail>"; a column name may hold a colon too (XES: concept:name)
         else_=reason.split(": ")[0],

@@ -50,6 +50,12 @@ class TimestampPlan:
     description: str
 
 
+_EPOCH_LIMIT = 1e11  # seconds: about the year 5138
+_EPOCH_LOW = 100_000_000 * 1_000_000  # 1973-03-03, in microseconds
+_YEAR_LOW = -2_208_988_800 * 1_000_000  # 1900-01-01
+_YEAR_HIGH = 7_258_118_400 * 1_000_000  # 2200-01-01
+
+
 def check_zone(zone: str) -> str:
     try:
         ZoneInfo(zone)
@@ -103,7 +109,9 @@ def to_utc(value: ir.Value, p: TimestampPlan, *, strict: bool = True) -> ir.Time
         num = value.cast("float64") if value.type().is_numeric() else value.try_cast("float64")
         if p.kind == "epoch_ms":
             num = num / 1000
-        return Engine.epoch_to_utc(num)
+        # Beyond the engine's range the conversion fails the whole read: held at the year 5138, which
+        # `plausible` rejects like any other instant far out of range.
+        return Engine.epoch_to_utc(ibis.least(ibis.greatest(num, -_EPOCH_LIMIT), _EPOCH_LIMIT))
     text = Engine.clean_text(value)
     if p.kind == "iso":
         return _iso(text, zone, strict)
@@ -112,6 +120,22 @@ def to_utc(value: ir.Value, p: TimestampPlan, *, strict: bool = True) -> ir.Time
     if "%z" in p.fmt or "%Z" in p.fmt:
         return parsed
     return _localise(parsed, zone, strict)
+
+
+def plausible(ts: ir.TimestampValue, p: TimestampPlan) -> ir.BooleanValue:
+    """Whether an instant can be an event of a support log: from 1900 up to (not including) 2200; for epoch
+    numbers from 1973-03-03 (1e8 seconds) on. Outside that it is another unit (seconds among milliseconds
+    read as January 1970, milliseconds among seconds as the year 56,000) or a placeholder such as 0."""
+    low = _EPOCH_LOW if p.kind in ("epoch_s", "epoch_ms") else _YEAR_LOW
+    us = Engine.epoch_us(ts)
+    return (us >= low) & (us < _YEAR_HIGH)
+
+
+def plausible_range(p: TimestampPlan) -> str:
+    """The range `plausible` accepts, as the reason of a rejected row states it."""
+    if p.kind in ("epoch_s", "epoch_ms"):
+        return f"not between 1973-03-03 and 2199 as {p.description}: another unit, or a placeholder such as 0"
+    return "outside the years 1900-2199"
 
 
 def _local(ts: ir.TimestampValue, zone: str, strict: bool) -> ir.TimestampValue:

@@ -324,3 +324,28 @@ def test_a_header_with_a_line_break_is_named(engine: Engine, tmp_path: Path) -> 
     body = 'Case,Activity,Timestamp,"Resource\n(login)"\r\n' + rows  # Excel: CRLF rows, LF inside the cell
     with pytest.raises(InputError, match=r"column name 'Resource\\n\(login\)' holds a line break"):
         load(write(tmp_path, "h.csv", body), ReadOptions(), engine)
+
+
+def test_implausible_timestamps_are_rejected_with_the_reason(engine: Engine, tmp_path: Path) -> None:
+    """Seconds among milliseconds read as January 1970, milliseconds among seconds as the year 56,000 (the
+    audit then failed with exit 3), a 0 placeholder as 1970, a number beyond the engine's range failed the
+    read: each row is rejected, saying why, and the rest is read."""
+    ms = [1709280000000 + i * 3_600_000 for i in range(12)]
+    ms[4] = 1709298000  # seconds
+    body = "case,activity,timestamp\n" + "".join(f"c{i // 3},A{i % 3},{v}\n" for i, v in enumerate(ms))
+    log = load(write(tmp_path, "ms.csv", body), ReadOptions(), engine)
+    assert (log.summary.accepted, log.summary.rejected) == (11, 1)
+    assert log.summary.reasons == {"implausible timestamp": 1}
+    secs = [1709280000 + i * 3600 for i in range(12)]
+    secs[2], secs[5], secs[7] = 1709298000000, 0, 10**20
+    body = "case,activity,timestamp\n" + "".join(f"c{i // 3},A{i % 3},{v}\n" for i, v in enumerate(secs))
+    log = load(write(tmp_path, "s.csv", body), ReadOptions(), engine)
+    assert (log.summary.accepted, log.summary.rejected) == (9, 3)
+    assert log.rejected is not None
+    rejected = log.rejected.execute()
+    assert rejected["row"].tolist() == [3, 6, 8]
+    assert rejected["reason"].str.contains("is not between 1973-03-03 and 2199 as epoch seconds").all()
+    body = "case,activity,timestamp\nc1,A,0001-01-01 00:00:00\nc1,B,2024-03-01 08:00:00\nc1,C,9999-12-31 23:59:59\n"
+    log = load(write(tmp_path, "y.csv", body), ReadOptions(), engine)
+    assert log.rejected is not None
+    assert log.rejected.execute()["reason"].str.endswith("is outside the years 1900-2199").tolist() == [True, True]
