@@ -34,6 +34,7 @@ import contextlib
 import copy
 import html
 import io
+import re
 import sys
 import time
 import warnings
@@ -668,7 +669,12 @@ def read_model(path: Path) -> Model:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path}: cannot read as {what} ({detail})") from exc
     unnamed = _unnamed_pnml_transitions(path) if kind == ".pnml" else set()
+    names = _bpmn_task_names(path) if kind == ".bpmn" else {}
     for t in net.transitions:
+        # pm4py deletes a name's line breaks ("Resolve\nTicket" became "ResolveTicket"); a modeller wraps a
+        # long label for display, so a line break reads as a space.
+        if t.name in names and t.label is not None:
+            t.label = re.sub(r"\s*[\r\n]+\s*", " ", names[t.name])
         # The log's names are read without outer spaces (ingest trims them); a model's must match them.
         if isinstance(t.label, str):
             t.label = t.label.strip() or None
@@ -684,6 +690,19 @@ def read_model(path: Path) -> Model:
 
 
 _NESTED_BPMN = ("subProcess", "adHocSubProcess", "transaction", "callActivity")
+
+
+def _bpmn_task_names(path: Path) -> dict[str, str]:
+    """Every BPMN element's name by its id, as the XML holds it (character references decoded)."""
+    from lxml import etree
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+    try:
+        root = etree.parse(str(path), parser).getroot()
+    except (etree.XMLSyntaxError, OSError):
+        return {}
+    return {str(el.get("id")): str(el.get("name")) for el in root.iter() if isinstance(el.tag, str)
+            and el.get("id") is not None and el.get("name") is not None}
 
 
 def _unnamed_pnml_transitions(path: Path) -> set[str]:
@@ -764,11 +783,30 @@ def write_model(model: Model, out_dir: Path, formats: Sequence[str], *, title: s
             with _pm4py_calls():
                 # auto_layout runs pm4py's layouter, which adds the bpmndi shapes and edges modellers need.
                 pm4py.write_bpmn(bpmn, str(path), auto_layout=True)
+            _escape_attribute_breaks(path)
         else:
             bpmn = bpmn if bpmn is not None else to_bpmn(model)
             _write_picture(bpmn, path, fmt, title)
         written[fmt] = path
     return written
+
+
+_ATTRIBUTE = re.compile(r'(=")([^"<]*)(")')
+
+
+def _escape_attribute_breaks(path: Path) -> None:
+    """pm4py writes a task's name with its line breaks and tabs as they are; an XML reader turns them into
+    spaces, so "Call\ncustomer" came back as "Call customer", a task no case does. They are written as
+    character references instead, which read back exactly."""
+    text = path.read_text(encoding="utf-8")
+
+    def escape(m: re.Match[str]) -> str:
+        value = m.group(2).replace("\r", "&#13;").replace("\n", "&#10;").replace("\t", "&#9;")
+        return m.group(1) + value + m.group(3)
+
+    fixed = _ATTRIBUTE.sub(escape, text)
+    if fixed != text:
+        path.write_text(fixed, encoding="utf-8")
 
 
 def _write_picture(bpmn: Any, path: Path, fmt: str, title: str) -> None:

@@ -285,3 +285,24 @@ def test_a_pnml_transition_without_a_name_is_silent(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     assert data["conforming_cases"] == 3 and data["absent_model_activities"] == []
+
+
+def test_bpmn_names_keep_tabs_and_read_line_breaks_as_spaces(tmp_path: Path) -> None:
+    """pm4py deleted a name's line breaks ("Resolve\\nTicket" read as "ResolveTicket"): a modeller's wrapped
+    label reads as "Resolve Ticket". And a discovered model keeps a tab in a name on its way to BPMN and back."""
+    model = _bpmn(
+        tmp_path / "wrap.bpmn",
+        '<startEvent id="s"/><task id="a" name="Open"/><task id="b" name="Resolve&#10;Ticket"/><endEvent id="e"/>'
+        '<sequenceFlow id="f1" sourceRef="s" targetRef="a"/><sequenceFlow id="f2" sourceRef="a" targetRef="b"/>'
+        '<sequenceFlow id="f3" sourceRef="b" targetRef="e"/>',
+    )
+    assert sorted(conformance.load_model(model).activities) == ["Open", "Resolve Ticket"]
+    log = tmp_path / "log.csv"
+    rows = [(f"c{i}", act, f"2024-01-0{1 + i} 0{h}:00") for i in range(3) for h, act in enumerate(["Open", "Call\tback", "Close"])]
+    pd.DataFrame(rows, columns=["case", "activity", "timestamp"]).to_csv(log, index=False)
+    out = tmp_path / "d"
+    assert runner.invoke(app, ["discover", str(log), "-o", str(out), "--formats", "bpmn", "-q"]).exit_code == 0
+    assert "Call&#9;back" in (out / "model.bpmn").read_text(encoding="utf-8")
+    res = runner.invoke(app, ["conform", str(log), "--model", str(out / "model.bpmn"), "--format", "json", "-q"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["conforming_cases"] == 3
