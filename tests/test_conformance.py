@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -210,6 +211,22 @@ def _bpmn(path: Path, process: str) -> Path:
     return path
 
 
+def _sequence_bpmn(path: Path, names: list[str]) -> Path:
+    """A BPMN process: start, the tasks with these names (XML-escaped already) one after another, end."""
+    ids = ["s", *[f"t{i}" for i in range(len(names))], "e"]
+    tasks = "".join(f'<task id="t{i}" name="{n}"/>' for i, n in enumerate(names))
+    flows = "".join(f'<sequenceFlow id="f{i}" sourceRef="{a}" targetRef="{b}"/>' for i, (a, b) in enumerate(itertools.pairwise(ids)))
+    return _bpmn(path, f'<startEvent id="s"/>{tasks}<endEvent id="e"/>{flows}')
+
+
+def _three_cases(tmp_path: Path, activities: list[str]) -> Path:
+    """A log of three cases, each doing these activities in this order."""
+    log = tmp_path / "log.csv"
+    rows = [(f"c{i}", act, f"2024-01-0{1 + i} 0{h}:00") for i in range(3) for h, act in enumerate(activities)]
+    pd.DataFrame(rows, columns=["case", "activity", "timestamp"]).to_csv(log, index=False)
+    return log
+
+
 def test_a_bpmn_subprocess_is_refused_not_misread(tmp_path: Path) -> None:
     """pm4py's conversion drops a subprocess's boundaries and replay then fails every case silently."""
     path = _bpmn(
@@ -227,28 +244,15 @@ def test_a_bpmn_subprocess_is_refused_not_misread(tmp_path: Path) -> None:
 
 def test_model_labels_are_read_without_outer_spaces(tmp_path: Path) -> None:
     """The log's names are trimmed on reading; a model's "Assign " must match the log's "Assign"."""
-    path = _bpmn(
-        tmp_path / "ws.bpmn",
-        '<startEvent id="s"/><task id="a" name="Open "/><task id="b" name="  Close"/><endEvent id="e"/>'
-        '<sequenceFlow id="f1" sourceRef="s" targetRef="a"/><sequenceFlow id="f2" sourceRef="a" targetRef="b"/>'
-        '<sequenceFlow id="f3" sourceRef="b" targetRef="e"/>',
-    )
+    path = _sequence_bpmn(tmp_path / "ws.bpmn", ["Open ", "  Close"])
     assert sorted(conformance.load_model(path).activities) == ["Close", "Open"]
 
 
 def test_model_tasks_no_case_does_are_named_with_the_log_name_meant(tmp_path: Path) -> None:
     """A model label that differs from the log's name in letter case makes every case deviate: the summary
     and the JSON name the task and the log's activity it likely means."""
-    model = _bpmn(
-        tmp_path / "case.bpmn",
-        '<startEvent id="s"/><task id="a" name="Open"/><task id="b" name="resolve ticket"/><task id="c" name="Archive"/>'
-        '<endEvent id="e"/><sequenceFlow id="f1" sourceRef="s" targetRef="a"/>'
-        '<sequenceFlow id="f2" sourceRef="a" targetRef="b"/><sequenceFlow id="f3" sourceRef="b" targetRef="c"/>'
-        '<sequenceFlow id="f4" sourceRef="c" targetRef="e"/>',
-    )
-    log = tmp_path / "log.csv"
-    rows = [(f"c{i}", act, f"2024-01-0{1 + i} 0{h}:00") for i in range(3) for h, act in enumerate(["Open", "Resolve Ticket"])]
-    pd.DataFrame(rows, columns=["case", "activity", "timestamp"]).to_csv(log, index=False)
+    model = _sequence_bpmn(tmp_path / "case.bpmn", ["Open", "resolve ticket", "Archive"])
+    log = _three_cases(tmp_path, ["Open", "Resolve Ticket"])
     res = runner.invoke(app, ["conform", str(log), "--model", str(model), "--format", "json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["absent_model_activities"] == [
@@ -278,9 +282,7 @@ def test_a_pnml_transition_without_a_name_is_silent(tmp_path: Path) -> None:
     model = tmp_path / "silent.pnml"
     model.write_text(net, encoding="utf-8")
     assert sorted(conformance.load_model(model).activities) == ["Close", "Open"]
-    log = tmp_path / "log.csv"
-    rows = [(f"c{i}", act, f"2024-01-0{1 + i} 0{h}:00") for i in range(3) for h, act in enumerate(["Open", "Close"])]
-    pd.DataFrame(rows, columns=["case", "activity", "timestamp"]).to_csv(log, index=False)
+    log = _three_cases(tmp_path, ["Open", "Close"])
     res = runner.invoke(app, ["conform", str(log), "--model", str(model), "--format", "json"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
@@ -290,16 +292,9 @@ def test_a_pnml_transition_without_a_name_is_silent(tmp_path: Path) -> None:
 def test_bpmn_names_keep_tabs_and_read_line_breaks_as_spaces(tmp_path: Path) -> None:
     """pm4py deleted a name's line breaks ("Resolve\\nTicket" read as "ResolveTicket"): a modeller's wrapped
     label reads as "Resolve Ticket". And a discovered model keeps a tab in a name on its way to BPMN and back."""
-    model = _bpmn(
-        tmp_path / "wrap.bpmn",
-        '<startEvent id="s"/><task id="a" name="Open"/><task id="b" name="Resolve&#10;Ticket"/><endEvent id="e"/>'
-        '<sequenceFlow id="f1" sourceRef="s" targetRef="a"/><sequenceFlow id="f2" sourceRef="a" targetRef="b"/>'
-        '<sequenceFlow id="f3" sourceRef="b" targetRef="e"/>',
-    )
+    model = _sequence_bpmn(tmp_path / "wrap.bpmn", ["Open", "Resolve&#10;Ticket"])
     assert sorted(conformance.load_model(model).activities) == ["Open", "Resolve Ticket"]
-    log = tmp_path / "log.csv"
-    rows = [(f"c{i}", act, f"2024-01-0{1 + i} 0{h}:00") for i in range(3) for h, act in enumerate(["Open", "Call\tback", "Close"])]
-    pd.DataFrame(rows, columns=["case", "activity", "timestamp"]).to_csv(log, index=False)
+    log = _three_cases(tmp_path, ["Open", "Call\tback", "Close"])
     out = tmp_path / "d"
     assert runner.invoke(app, ["discover", str(log), "-o", str(out), "--formats", "bpmn", "-q"]).exit_code == 0
     assert "Call&#9;back" in (out / "model.bpmn").read_text(encoding="utf-8")
