@@ -26,7 +26,10 @@ from auditor.errors import TimestampError, UsageError
 _DATES_DM = ("%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%d/%m/%y", "%d.%m.%y", "%d-%m-%y")
 _DATES_MD = ("%m/%d/%Y", "%m-%d-%Y", "%m/%d/%y", "%m.%d.%Y")
 _DATES_Y = ("%Y/%m/%d", "%Y.%m.%d", "%Y%m%d")
-_DATES_TEXT = ("%d-%b-%Y", "%d %b %Y", "%b %d %Y", "%b %d, %Y", "%d-%b-%y", "%d %B %Y", "%B %d, %Y")
+_DATES_TEXT = (
+    "%d-%b-%Y", "%d %b %Y", "%b %d %Y", "%b %d, %Y", "%d-%b-%y", "%d %B %Y", "%B %d, %Y",
+    "%d/%b/%y", "%d/%b/%Y",  # Jira's CSV export: 01/Mar/24 9:15 AM
+)
 _TIMES = (
     " %H:%M:%S", " %H:%M", " %H:%M:%S.%f", " %I:%M:%S %p", " %I:%M %p", "",
     # report exports (Salesforce, Excel) put a comma between date and time

@@ -349,3 +349,9 @@ def test_implausible_timestamps_are_rejected_with_the_reason(engine: Engine, tmp
     log = load(write(tmp_path, "y.csv", body), ReadOptions(), engine)
     assert log.rejected is not None
     assert log.rejected.execute()["reason"].str.endswith("is outside the years 1900-2199").tolist() == [True, True]
+
+
+def test_jiras_csv_date_format_is_known(engine: Engine, tmp_path: Path) -> None:
+    body = "Issue key,Status,Updated\nSUP-1,Open,01/Mar/24 9:15 AM\nSUP-1,Done,12/Mar/24 4:05 PM\n"
+    log = load(write(tmp_path, "jira.csv", body), ReadOptions(), engine)
+    assert events(log)["timestamp"].tolist() == [utc(2024, 3, 1, 9, 15), utc(2024, 3, 12, 16, 5)]
