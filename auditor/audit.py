@@ -325,12 +325,11 @@ class AuditResult:
         out: dict[str, Any] = {"log": self.log, "findings": [f.to_json() for f in self.findings]}
         if self.lean is not None:
             out["lean"] = self.lean
-        if self.process_changes:
-            out["process_changes"] = [
-                {**c, "date": c["date"].strftime("%Y-%m-%dT%H:%M:%SZ")} for c in self.process_changes
-            ]
-        if self.notes:
-            out["notes"] = list(self.notes)
+        # Always present, empty or not: a script reading d["notes"] must not fail on a clean log.
+        out["process_changes"] = [
+            {**c, "date": c["date"].strftime("%Y-%m-%dT%H:%M:%SZ")} for c in self.process_changes
+        ]
+        out["notes"] = list(self.notes)
         return out
 
 
