@@ -560,6 +560,8 @@ def graph(
             findings = _run_audit(ui, log, audit_opts).to_json()["findings"]
         elif findings_file is not None and (other := processmap.origin_note(saved_header, log, findings_file)):
             ui.note(f"warning: {other}")
+        if findings_file is not None and not findings:
+            ui.note(f"note: {findings_file.name} holds no findings: the plain map is drawn")
         with ui.progress("drawing"):
             view = processmap.build(log, findings, map_opts)
             written = processmap.write(view, output)

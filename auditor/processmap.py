@@ -100,6 +100,7 @@ class Overlay:
 
     nodes: dict[str, list[Mark]] = field(default_factory=dict)
     edges: dict[tuple[str, str], list[Mark]] = field(default_factory=dict)
+    blank: list[str] = field(default_factory=list)  # kinds of the findings with nothing to draw
 
     @property
     def activities(self) -> set[str]:
@@ -173,11 +174,14 @@ def overlay_of(findings: Sequence[Mapping[str, Any]], origin: str = "findings") 
                 )
             for a in acts:
                 overlay.nodes.setdefault(a, []).append(Mark(kind, title, total, severity))
+        drawn = kind in (LEGACY, TOOL_DRIVEN) and bool(f.get("activities"))
         evidence = f.get("evidence")
         # Where the finding's cases spend their extra time (the audit's stuck path) is what the map shows
         # in red; a finding without one (e.g. hand-made) shows its own edges.
         key_name = "stuck_path" if isinstance(evidence, Mapping) and evidence.get("stuck_path") else "edges"
         edges = evidence.get(key_name) if isinstance(evidence, Mapping) else None
+        if not drawn and (not edges or kind in STEP_KINDS):
+            overlay.blank.append(kind)
         if edges is None:
             continue
         if not isinstance(edges, list):
@@ -251,6 +255,13 @@ def build(
         total_start, total_end = graph.start, graph.end
 
     view = _filter(graph, overlay, opts, notes)
+    if overlay.blank:
+        kinds = sorted(set(overlay.blank))
+        n = len(overlay.blank)
+        notes.append(
+            f"{n:,} finding{'s have' if n != 1 else ' has'} nothing to draw (no activity, stuck path or edges): "
+            + ", ".join(kinds)
+        )
     title = MapTitle(
         log_name=log.name or Path(log.summary.source).name,
         cases=graph.cases,

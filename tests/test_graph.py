@@ -570,6 +570,19 @@ def test_cli_graph_warns_about_findings_of_another_log(tiny_csv: Path, tmp_path:
         assert (expected in res.stderr) is warned, res.stderr
 
 
+def test_cli_graph_says_when_saved_findings_draw_nothing(tiny_csv: Path, tmp_path: Path, tiny: EventLog) -> None:
+    findings = tmp_path / "f.json"
+    out = tmp_path / "m.dot"
+    findings.write_text("[]", encoding="utf-8")
+    res = runner.invoke(app, ["graph", str(tiny_csv), "-o", str(out), "--findings", str(findings)])
+    assert res.exit_code == 0 and "f.json holds no findings: the plain map is drawn" in res.stderr
+    findings.write_text(json.dumps([{"kind": "rework_loop"}, {"kind": "ping_pong", "evidence": {}}, *FINDINGS]), encoding="utf-8")
+    res = runner.invoke(app, ["graph", str(tiny_csv), "-o", str(out), "--findings", str(findings)])
+    assert res.exit_code == 0, res.output
+    assert "2 findings have nothing to draw (no activity, stuck path or edges): ping_pong, rework_loop" in res.stderr
+    assert "nothing to draw" not in "".join(build(tiny, FINDINGS, ALL).notes)  # every one of these draws
+
+
 def test_cli_graph_options_and_errors(tiny_csv: Path, tmp_path: Path) -> None:
     out = tmp_path / "m.dot"
     res = runner.invoke(
