@@ -35,8 +35,11 @@ _TIMES = (
     # report exports (Salesforce, Excel) put a comma between date and time
     ", %H:%M:%S", ", %H:%M", ", %I:%M:%S %p", ", %I:%M %p",
 )
-FORMATS: tuple[str, ...] = tuple(
-    d + t for d in (*_DATES_Y, *_DATES_DM, *_DATES_MD, *_DATES_TEXT) for t in _TIMES
+# ISO-like text with a space before its offset (`2024-03-01 09:15:00 +0100`), which the ISO reading refuses
+_AWARE = ("%Y-%m-%d %H:%M:%S %z", "%Y-%m-%d %H:%M %z", "%Y-%m-%d %H:%M:%S.%f %z")
+FORMATS: tuple[str, ...] = (
+    *(d + t for d in (*_DATES_Y, *_DATES_DM, *_DATES_MD, *_DATES_TEXT) for t in _TIMES),
+    *_AWARE,
 )
 _OFFSET = r".*\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|z|UTC|GMT|[+-]\d{2}(:?\d{2})?)"
 _EPOCH = r"-?\d{9,13}(\.\d+)?"
@@ -185,7 +188,9 @@ def _candidates(text: ir.StringValue, zone: str, formats: tuple[str, ...]) -> di
         Engine.full_match(text, _EPOCH), Engine.epoch_to_utc(text.try_cast("float64")), ibis.null()
     )
     for f in formats:
-        out[f] = _localise(Engine.try_strptime(text, f), zone, False)
+        parsed = Engine.try_strptime(text, f)
+        # with an offset it is an instant already; --timezone is for wall-clock text
+        out[f] = parsed if "%z" in f else _localise(parsed, zone, False)
     return out
 
 

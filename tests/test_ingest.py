@@ -355,3 +355,12 @@ def test_jiras_csv_date_format_is_known(engine: Engine, tmp_path: Path) -> None:
     body = "Issue key,Status,Updated\nSUP-1,Open,01/Mar/24 9:15 AM\nSUP-1,Done,12/Mar/24 4:05 PM\n"
     log = load(write(tmp_path, "jira.csv", body), ReadOptions(), engine)
     assert events(log)["timestamp"].tolist() == [utc(2024, 3, 1, 9, 15), utc(2024, 3, 12, 16, 5)]
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York"])
+def test_an_offset_after_a_space_is_an_instant(engine: Engine, tmp_path: Path, zone: str) -> None:
+    """`2024-03-01 09:15:00 +0100` (a space before the offset) was refused; it is that instant whatever
+    --timezone says, since --timezone is for wall-clock text."""
+    body = "case,activity,timestamp\nc1,Open,2024-03-01 09:15:00 +0100\nc1,Close,2024-03-01 18:00:00 -0500\n"
+    log = load(write(tmp_path, "z.csv", body), ReadOptions(timezone=zone), engine)
+    assert events(log)["timestamp"].tolist() == [utc(2024, 3, 1, 8, 15), utc(2024, 3, 1, 23, 0)]
