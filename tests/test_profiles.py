@@ -611,3 +611,14 @@ def test_the_documented_examples_are_what_ingest_gives(tmp_path: Path) -> None:
         assert list(zip(got["seq"], got["activity"], got["resource"], strict=True)) == expected, name
         checked.append(name)
     assert sorted(checked) == ["jira", "salesforce", "servicenow", "zendesk"]
+
+
+def test_missing_column_error_lists_the_files_own_names(engine: Engine, tmp_path: Path) -> None:
+    """Reading renames a source column that collides with a canonical one (`Activity` to `src_Activity`);
+    the error lists the names the user's file has."""
+    path = write_csv(tmp_path / "z.csv", ["ticket_id", "created_at", "Activity", "Team", "Agent"],
+                     [["1", "2024-03-01 09:00:00", "Open", "T1", "ann"]])
+    with pytest.raises(MappingError) as err:
+        ingest(engine, path, profile="zendesk")
+    message = str(err.value)
+    assert "'Activity', 'Team'" in message and "src_" not in message

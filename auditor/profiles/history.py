@@ -112,13 +112,23 @@ def find_column(table: ir.Table, names: Sequence[str]) -> str | None:
     return None
 
 
+def available_columns(table: ir.Table) -> str:
+    """The columns besides the case, timestamp and changer ones, for an error message, by the names the
+    file gives them: reading renames a column that collides with a canonical name (`Activity`) to
+    `src_Activity`, a name the user never wrote."""
+    canonical = {"case_id", "activity", "timestamp", "resource", "team", "seq"}
+    shown = [c[4:] if c.startswith("src_") and c[4:].lower() in canonical else c
+             for c in table.columns if c not in CANONICAL]
+    return ", ".join(repr(c) for c in shown) or "none"
+
+
 def require_column(table: ir.Table, names: Sequence[str], *, profile: str, role: str, source: str) -> str:
     col = find_column(table, names)
     if col is None:
-        available = ", ".join(repr(c) for c in table.columns if c not in CANONICAL)
+        available = available_columns(table)
         raise MappingError(
             f"{source}: the {profile} profile expects {'an' if role[0] in 'aeiou' else 'a'} {role} column ({', '.join(names)}); none is there. "
-            f"Available columns (besides the case, timestamp and changer columns): {available or 'none'}"
+            f"Available columns (besides the case, timestamp and changer columns): {available}"
         )
     return col
 
@@ -132,12 +142,12 @@ def require_pair(
         old, new = find_column(table, (old_name,)), find_column(table, (new_name,))
         if old is not None and new is not None:
             return old, new
-    available = ", ".join(repr(c) for c in table.columns if c not in CANONICAL)
+    available = available_columns(table)
     expected = ", ".join(f"{o} + {n}" for o, n in pairs)
     raise MappingError(
         f"{source}: the {profile} profile expects an old-value and a new-value column ({expected}); "
         f"none of these pairs is there. Available columns (besides the case, timestamp and changer "
-        f"columns): {available or 'none'}"
+        f"columns): {available}"
     )
 
 

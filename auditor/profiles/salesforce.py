@@ -123,11 +123,11 @@ def to_events(table: ir.Table, options: ReadOptions, source: str) -> ir.Table:
         return h.convert(table, options, source, CASE_HISTORY)
     if h.find_column(table, STATUS) is not None:
         return _snapshots(table, options, source)
-    available = ", ".join(repr(c) for c in table.columns if c not in h.CANONICAL)
+    available = h.available_columns(table)
     raise MappingError(
         f"{source}: the {NAME} profile expects a field column ({', '.join(FIELD)}: CaseHistory) or a status "
         f"column (Status: CaseHistory2); neither is there. Available columns (besides the case, timestamp and "
-        f"changer columns): {available or 'none'}"
+        f"changer columns): {available}"
     )
 
 
