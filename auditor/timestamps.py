@@ -246,7 +246,8 @@ def _plan_text(engine: Engine, table: ir.Table, column: str, zone: str, source: 
     if best_sample == 0:
         raise TimestampError(
             f"{source}: no known timestamp format reads column {column!r} (values such as "
-            f"{', '.join(repr(e) for e in examples[:3])}); pass --timestamp-format, e.g. '%d.%m.%Y %H:%M:%S'"
+            f"{', '.join(repr(e) for e in examples[:3])}); pass --timestamp-format with their strftime codes "
+            "(for instance '%d.%m.%Y %H:%M:%S' reads '31.12.2024 23:59:00')"
         )
     survivors = [n for n, c in sample_counts.items() if c * 2 >= best_sample]
     chosen = survivors[0]

@@ -364,3 +364,12 @@ def test_an_offset_after_a_space_is_an_instant(engine: Engine, tmp_path: Path, z
     body = "case,activity,timestamp\nc1,Open,2024-03-01 09:15:00 +0100\nc1,Close,2024-03-01 18:00:00 -0500\n"
     log = load(write(tmp_path, "z.csv", body), ReadOptions(timezone=zone), engine)
     assert events(log)["timestamp"].tolist() == [utc(2024, 3, 1, 8, 15), utc(2024, 3, 1, 23, 0)]
+
+
+def test_an_unknown_format_names_the_values_and_shows_how_to_write_one(engine: Engine, tmp_path: Path) -> None:
+    body = "case,activity,timestamp\nc1,Open,day 3 of March\nc1,Close,day 4 of March\n"
+    with pytest.raises(TimestampError) as err:
+        load(write(tmp_path, "u.csv", body), ReadOptions(), engine)
+    message = str(err.value)
+    assert "no known timestamp format reads column 'timestamp'" in message and "'day 3 of March'" in message
+    assert "'%d.%m.%Y %H:%M:%S' reads '31.12.2024 23:59:00'" in message
