@@ -656,8 +656,9 @@ def read_model(path: Path) -> Model:
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a directory; --model must be a .bpmn or .pnml file")
+    root = _xml_root(path)
     if kind == ".bpmn":
-        _refuse_nested_bpmn(path)
+        _refuse_nested_bpmn(path, root)
     try:
         with _pm4py_calls():
             if kind == ".bpmn":
@@ -668,8 +669,8 @@ def read_model(path: Path) -> Model:
         what = "BPMN 2.0 XML" if kind == ".bpmn" else "PNML"
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path}: cannot read as {what} ({detail})") from exc
-    unnamed = _unnamed_pnml_transitions(path) if kind == ".pnml" else set()
-    names = _bpmn_task_names(path) if kind == ".bpmn" else {}
+    unnamed = _unnamed_pnml_transitions(root) if kind == ".pnml" else set()
+    names = _bpmn_task_names(root) if kind == ".bpmn" else {}
     for t in net.transitions:
         # pm4py deletes a name's line breaks ("Resolve\nTicket" became "ResolveTicket"); a modeller wraps a
         # long label for display, so a line break reads as a space.
@@ -692,55 +693,51 @@ def read_model(path: Path) -> Model:
 _NESTED_BPMN = ("subProcess", "adHocSubProcess", "transaction", "callActivity")
 
 
-def _bpmn_task_names(path: Path) -> dict[str, str]:
-    """Every BPMN element's name by its id, as the XML holds it (character references decoded)."""
+def _xml_root(path: Path) -> Any | None:
+    """The model file's XML root, read with a hardened parser (no entities, no network); None when it is
+    no XML, for pm4py's reader to name the error."""
     from lxml import etree
 
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
     try:
-        root = etree.parse(str(path), parser).getroot()
+        return etree.parse(str(path), parser).getroot()
     except (etree.XMLSyntaxError, OSError):
+        return None
+
+
+def _local(el: Any) -> str:
+    """An element's tag without its namespace ("" for comments and the like)."""
+    from lxml import etree
+
+    return str(etree.QName(el).localname) if isinstance(el.tag, str) else ""
+
+
+def _bpmn_task_names(root: Any) -> dict[str, str]:
+    """Every BPMN element's name by its id, as the XML holds it (character references decoded)."""
+    if root is None:
         return {}
     return {str(el.get("id")): str(el.get("name")) for el in root.iter() if isinstance(el.tag, str)
             and el.get("id") is not None and el.get("name") is not None}
 
 
-def _unnamed_pnml_transitions(path: Path) -> set[str]:
+def _unnamed_pnml_transitions(root: Any) -> set[str]:
     """Ids of the PNML transitions that have no name (no `<name><text>` with text): no activity."""
-    from lxml import etree
-
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
-    try:
-        root = etree.parse(str(path), parser).getroot()
-    except (etree.XMLSyntaxError, OSError):
-        return set()
-
-    def local(el: Any) -> str:
-        return etree.QName(el).localname if isinstance(el.tag, str) else ""
-
-    out = set()
-    for t in root.iter():
-        if local(t) != "transition" or t.get("id") is None:
+    out: set[str] = set()
+    for t in root.iter() if root is not None else ():
+        if _local(t) != "transition" or t.get("id") is None:
             continue
-        texts = [x.text for n in t if local(n) == "name" for x in n if local(x) == "text"]
+        texts = [x.text for n in t if _local(n) == "name" for x in n if _local(x) == "text"]
         if not any(text and text.strip() for text in texts):
             out.add(str(t.get("id")))
     return out
 
 
-def _refuse_nested_bpmn(path: Path) -> None:
+def _refuse_nested_bpmn(path: Path, root: Any) -> None:
     """pm4py's BPMN conversion ignores a subprocess's boundaries: its tasks float free of the flow, and
     replay then calls every case non-conforming without a word. Refused with a one-line error instead."""
-    from lxml import etree
-
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
-    try:
-        root = etree.parse(str(path), parser).getroot()
-    except (etree.XMLSyntaxError, OSError):
+    if root is None:
         return  # pm4py's reader gives the error for unreadable XML
-    nested = sorted(
-        {etree.QName(el).localname for el in root.iter() if isinstance(el.tag, str) and etree.QName(el).localname in _NESTED_BPMN}
-    )
+    nested = sorted({_local(el) for el in root.iter() if _local(el) in _NESTED_BPMN})
     if nested:
         raise InputError(
             f"{path}: the model has a {', '.join(nested)}; nested BPMN is not supported for replay, so expand it "
