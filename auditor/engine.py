@@ -8,18 +8,15 @@ do (its CSV reader and sniffer, its reject tables, Parquet key-value metadata, `
 
 from __future__ import annotations
 
-import csv
-import gzip
 import itertools
 import json
-import mmap
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import duckdb
 import ibis
@@ -180,28 +177,16 @@ class Engine:
     # ------------------------------------------------------------------ reading sources
 
     def sniff_csv(self, path: Path, *, sep: str | None) -> CsvDialect:
-        """The dialect DuckDB's sniffer finds, for the reader's options and for reporting.
-
-        The sniffer judges quoting from a sample: one badly quoted line in it (an unescaped `"` in a free
-        text) makes it give up quoting for the whole file, and every properly quoted field with a
-        delimiter inside then splits into too many fields: valid rows rejected, the broken one accepted.
-        It fails outright on a header with a quoted line break (Excel's Alt+Enter). So a file that holds
-        a `"` but was not judged to be quoted with it is read with RFC 4180 quoting (`rfc4180`), and so is
-        a file the sniffer cannot read, with the delimiter Python's csv sniffer finds."""
+        """The dialect DuckDB's sniffer finds, for the reader's options and for reporting."""
         opts = f", delim='{_sql_str(sep)}'" if sep else ""
         try:
             row = self.con.execute(
                 f"SELECT Delimiter, Quote, Escape FROM sniff_csv('{_sql_str(str(path))}'{opts}, header=true, store_rejects=true)"
             ).fetchone()
         except duckdb.Error as exc:
-            delim = sep or _python_delimiter(path)
-            if delim is None:
-                raise InputError(f"{path}: cannot read as CSV ({_first_line(exc)}); check --sep and --encoding") from exc
-            return CsvDialect(delimiter=delim, quote='"', escape='"', encoding="utf-8", rfc4180=True)
+            raise InputError(f"{path}: cannot read as CSV ({_first_line(exc)}); check --sep and --encoding") from exc
         assert row is not None
         delim, quote, escape = (str(v) for v in row)
-        if quote != '"' and _holds(path, b'"'):
-            return CsvDialect(delimiter=sep or delim, quote='"', escape='"', encoding="utf-8", rfc4180=True)
         return CsvDialect(
             delimiter=sep or delim,
             quote="" if quote == "(empty)" else quote,
@@ -209,51 +194,36 @@ class Engine:
             encoding="utf-8",
         )
 
-    def _rfc4180_columns(self, path: Path, dialect: CsvDialect) -> tuple[list[str], int]:
-        """The header's column names as DuckDB's reader names them (duplicates and blanks numbered), and how
-        many lines the header takes."""
-        with _text(path) as fh:
-            taken: list[str] = []
-
-            def lines() -> Iterator[str]:
-                for line in fh:
-                    taken.append(line)
-                    yield line
-
-            header = next(csv.reader(lines(), delimiter=dialect.delimiter, quotechar='"', doublequote=True), None)
-        if not header:
-            raise InputError(f"{path}: has no header line")
-        broken = [h for h in header if "\n" in h or "\r" in h]
-        if broken:  # DuckDB's reader cannot skip such a header
-            raise InputError(
-                f"{path}: the header's column name {broken[0]!r} holds a line break; remove it (in the "
-                "spreadsheet that exported the file) and read the file again"
-            )
-        # DuckDB names them from a file of the header alone, so the names are the same as its sniffer's.
+    def _column_names(self, header: list[str], text: str, delimiter: str) -> list[str]:
+        """The header's column names as DuckDB's reader names them (duplicates and blanks numbered): it
+        reads a file of the header alone."""
         head = self.temp_dir / f"{self._name('header')}.csv"
-        head.write_text("".join(taken), encoding="utf-8")
+        head.write_text(text, encoding="utf-8")
         try:
             cur = self.con.execute(
                 f"SELECT * FROM read_csv('{_sql_str(str(head))}', header=true, all_varchar=true, "
-                f"delim='{_sql_str(dialect.delimiter)}', quote='\"', escape='\"')"
+                f"delim='{_sql_str(delimiter)}', quote='\"', escape='\"')"
             )
             names = [str(d[0]) for d in cur.description]
         except duckdb.Error:
-            names = [h.strip() or f"column{i}" for i, h in enumerate(header)]
+            names = []
         finally:
             head.unlink(missing_ok=True)
-        if len(names) != len(header):
-            names = [h.strip() or f"column{i}" for i, h in enumerate(header)]
-        return names, len(taken)
+        return names if len(names) == len(header) else [h.strip() or f"column{i}" for i, h in enumerate(header)]
 
-    def load_csv(self, path: Path, dialect: CsvDialect) -> tuple[ir.Table, RawRejects]:
+    def load_csv(
+        self, path: Path, dialect: CsvDialect, header: tuple[list[str], str] | None = None
+    ) -> tuple[ir.Table, RawRejects]:
         """Reads every field as text (nothing is lost to a type guess); rows with the wrong number of
-        fields or broken quoting are kept aside with their line, not dropped."""
+        fields or broken quoting are kept aside with their line, not dropped. With `dialect.rfc4180`,
+        `header` is the header's fields and text (readers.text.csv_header) and DuckDB's sniffer is not used."""
         name = self._name("raw")
         rej, scan = self._name("rej"), self._name("scan")
         header_lines = 1
         if dialect.rfc4180:
-            names, header_lines = self._rfc4180_columns(path, dialect)
+            assert header is not None
+            names = self._column_names(header[0], header[1], dialect.delimiter)
+            header_lines = header[1].count("\n") or 1
             columns = ", ".join(f"'{_sql_str(n)}': 'VARCHAR'" for n in names)
             head = ["auto_detect = false", "header = false", f"skip = {header_lines}", f"columns = {{{columns}}}"]
         else:
@@ -513,47 +483,6 @@ def _ident(name: str) -> str:
 
 def _json_path(key: str) -> str:
     return "$." + json.dumps(key).replace("'", "''")
-
-
-def _gzipped(path: Path) -> bool:
-    with path.open("rb") as fh:
-        return fh.read(2) == b"\x1f\x8b"
-
-
-def _text(path: Path, errors: str = "strict") -> IO[str]:
-    """The (UTF-8) file as text, decompressed when gzipped, as DuckDB's reader sees it."""
-    if _gzipped(path):
-        return gzip.open(path, "rt", encoding="utf-8", errors=errors, newline="")
-    return path.open(encoding="utf-8", errors=errors, newline="")
-
-
-def _holds(path: Path, needle: bytes) -> bool:
-    """Whether the (decompressed) file contains these bytes; memory-mapped when plain, about 0.1 s per GB."""
-    if path.stat().st_size == 0:
-        return False
-    if _gzipped(path):
-        with gzip.open(path, "rb") as gz:
-            tail = b""
-            while chunk := gz.read(1 << 22):
-                if needle in tail + chunk:
-                    return True
-                tail = chunk[-len(needle) + 1:] if len(needle) > 1 else b""
-        return False
-    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        return data.find(needle) != -1
-
-
-def _python_delimiter(path: Path) -> str | None:
-    """The delimiter Python's csv sniffer finds in the file's start, among the usual ones; None if none."""
-    with _text(path, errors="replace") as fh:
-        sample = fh.read(65536)
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-    except csv.Error:
-        # Too little text for its vote: the usual delimiter the first line holds most of.
-        first = sample.split("\n", 1)[0]
-        best = max(",;\t|", key=first.count)
-        return best if first.count(best) else None
 
 
 def _blank_lines_before(path: Path, positions: list[int]) -> list[int]:

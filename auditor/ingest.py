@@ -22,7 +22,7 @@ from pathlib import Path
 import ibis
 import ibis.expr.types as ir
 
-from auditor.engine import ROW, Engine, RawRejects
+from auditor.engine import ROW, CsvDialect, Engine, RawRejects
 from auditor.errors import InputError, MappingError, StrictModeError, UsageError
 from auditor.mapping import ColumnMapping, infer_mapping, resolve_column
 from auditor.options import ReadOptions
@@ -132,9 +132,24 @@ def _read_csv(
         sep = sep.encode().decode("unicode_escape") if sep.startswith("\\") else sep
         if len(sep) != 1:
             raise UsageError(f"--sep must be one character, got {options.sep!r}")
-    dialect = engine.sniff_csv(readable, sep=sep)
+    # DuckDB's sniffer judges quoting from a sample: one badly quoted line in it (an unescaped `"` in a
+    # free text) makes it give up quoting for the whole file, and every properly quoted field with a
+    # delimiter inside then splits into too many fields: valid rows rejected, the broken one accepted. It
+    # fails outright on some headers with a quoted line break. So a file that holds a `"` but was not
+    # judged quoted with it, or that the sniffer cannot read, is read with RFC 4180 quoting.
+    try:
+        dialect = engine.sniff_csv(readable, sep=sep)
+    except InputError:
+        delimiter = sep or text.guess_delimiter(readable)
+        if delimiter is None:
+            raise
+        dialect = CsvDialect(delimiter, '"', '"', "utf-8", rfc4180=True)
+    else:
+        if dialect.quote != '"' and text.holds(readable, b'"'):
+            dialect = replace(dialect, quote='"', escape='"', rfc4180=True)
+    header = text.csv_header(readable, dialect.delimiter) if dialect.rfc4180 else None
     summary.encoding, summary.delimiter = encoding, dialect.delimiter
-    raw, rejects = engine.load_csv(readable, replace(dialect, encoding=encoding))
+    raw, rejects = engine.load_csv(readable, replace(dialect, encoding=encoding), header)
     cols = [c for c in raw.columns if c != ROW]
     if raw.count().execute() == 0 and not rejects.rows:
         raise InputError(f"{source}: has a header ({len(cols)} columns) but no data rows")

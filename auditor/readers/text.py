@@ -17,9 +17,13 @@ A file that looks binary is refused with a clear error instead of producing garb
 from __future__ import annotations
 
 import codecs
+import csv
 import gzip
+import io
+import mmap
 import re
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -160,3 +164,57 @@ def _transcode(path: Path, encoding: str, target: Path, errors: str = "strict") 
         while chunk := src.read(_CHUNK):
             dst.write(decoder.decode(chunk))
         dst.write(decoder.decode(b"", final=True))
+
+
+# ------------------------------------------------------------------ CSV quoting (see ingest._read_csv)
+
+
+def holds(path: Path, needle: bytes) -> bool:
+    """Whether the (decompressed) file contains these bytes; memory-mapped when plain, about 0.1 s per GB."""
+    if path.stat().st_size == 0:
+        return False
+    if path.name.lower().endswith(".gz"):
+        with open_binary(path) as gz:
+            tail = b""
+            while chunk := gz.read(1 << 22):
+                if needle in tail + chunk:
+                    return True
+                tail = chunk[1 - len(needle):] if len(needle) > 1 else b""
+        return False
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        return data.find(needle) != -1
+
+
+def guess_delimiter(path: Path) -> str | None:
+    """The delimiter Python's csv sniffer finds in the (UTF-8) file's start, among the usual ones; failing
+    that, the usual one its first line holds most of; None if it holds none."""
+    with open_binary(path) as fh:
+        sample = fh.read(65536).decode("utf-8", errors="replace")
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        first = sample.split("\n", 1)[0]
+        best = max(",;\t|", key=first.count)
+        return best if first.count(best) else None
+
+
+def csv_header(path: Path, delimiter: str) -> tuple[list[str], str]:
+    """The (UTF-8) CSV file's header under RFC 4180 quoting: its fields and its text as in the file."""
+    with open_binary(path) as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as fh:
+        taken: list[str] = []
+
+        def lines() -> Iterator[str]:
+            for line in fh:
+                taken.append(line)
+                yield line
+
+        header = next(csv.reader(lines(), delimiter=delimiter, quotechar='"', doublequote=True), None)
+    if not header:
+        raise InputError(f"{path}: has no header line")
+    broken = [h for h in header if "\n" in h or "\r" in h]
+    if broken:  # the reader cannot skip a header over several lines
+        raise InputError(
+            f"{path}: the header's column name {broken[0]!r} holds a line break; remove it (in the "
+            "spreadsheet that exported the file) and read the file again"
+        )
+    return header, "".join(taken)
