@@ -373,3 +373,15 @@ def test_an_unknown_format_names_the_values_and_shows_how_to_write_one(engine: E
     message = str(err.value)
     assert "no known timestamp format reads column 'timestamp'" in message and "'day 3 of March'" in message
     assert "'%d.%m.%Y %H:%M:%S' reads '31.12.2024 23:59:00'" in message
+
+
+def test_quote_search_reads_a_plain_file_whole_and_a_gzipped_one_in_its_first_64_mib(tmp_path: Path) -> None:
+    from auditor.readers.text import holds
+
+    plain = tmp_path / "p.csv"
+    plain.write_bytes(b"a" * (70 << 20) + b'"')
+    assert holds(plain, b'"') and not holds(write(tmp_path, "e.csv", b""), b'"')
+    early, late = tmp_path / "early.csv.gz", tmp_path / "late.csv.gz"
+    early.write_bytes(gzip.compress(b"a" * (4 << 20) + b'"' + b"a" * (70 << 20), compresslevel=1))
+    late.write_bytes(gzip.compress(b"a" * (70 << 20) + b'"', compresslevel=1))
+    assert holds(early, b'"') and not holds(late, b'"')  # a whole 800 MB log would take seconds
