@@ -59,13 +59,10 @@ class _OneLineErrors(TyperGroup):
                 sys.exit(exc.exit_code)
             where = exc.ctx.command_path if isinstance(exc, click_errors.UsageError) and exc.ctx else "auditor"
             hint = f" (see {where} --help)" if isinstance(exc, click_errors.UsageError) else ""
-            message = " ".join(exc.format_message().split())
-            Console(stderr=True, highlight=False, soft_wrap=True).print(
-                f"auditor: error: {message}{hint}", markup=False
-            )
+            _error_line(" ".join(exc.format_message().split()) + hint)
             sys.exit(exc.exit_code)
         except typer.Abort:
-            Console(stderr=True, highlight=False, soft_wrap=True).print("auditor: error: interrupted", markup=False)
+            _error_line("interrupted")
             sys.exit(130)
         except SystemExit as exc:
             # typer and rich exit 1 when the reader of stdout goes away (`| head`); 1 means "--fail-on was
@@ -182,8 +179,13 @@ class Ui:
             self.err.print(text)
 
 
-def _fail(message: str, code: int = 2) -> None:
+def _error_line(message: str) -> None:
+    """The one line on stderr that every error is."""
     Console(stderr=True, highlight=False, soft_wrap=True).print(f"auditor: error: {message}", markup=False)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    _error_line(message)
     raise typer.Exit(code)
 
 
