@@ -792,9 +792,9 @@ _ATTRIBUTE = re.compile(r'(=")([^"<]*)(")')
 
 
 def _escape_attribute_breaks(path: Path) -> None:
-    """pm4py writes a task's name with its line breaks and tabs as they are; an XML reader turns them into
-    spaces, so "Call\ncustomer" came back as "Call customer", a task no case does. They are written as
-    character references instead, which read back exactly."""
+    """pm4py writes a task's name with its line breaks and tabs as they are, which an XML reader turns into
+    spaces: "Call\tback" came back as "Call back", a task no case does. They are written as character
+    references instead, which read back exactly (a line break then reads as a space in `read_model`)."""
     text = path.read_text(encoding="utf-8")
 
     def escape(m: re.Match[str]) -> str:

@@ -122,8 +122,14 @@ def to_utc(value: ir.Value, p: TimestampPlan, *, strict: bool = True) -> ir.Time
     if p.kind == "iso":
         return _iso(text, zone, strict)
     assert p.fmt is not None
-    parsed = Engine.try_strptime(text, p.fmt)
-    if "%z" in p.fmt or "%Z" in p.fmt:
+    return _read_format(text, p.fmt, zone, strict)
+
+
+def _read_format(text: ir.StringValue, fmt: str, zone: str, strict: bool) -> ir.TimestampValue:
+    """Text read with a strftime format: with an offset (%z, %Z) it is an instant already; else wall-clock
+    time in `zone` (--timezone is for wall-clock text)."""
+    parsed = Engine.try_strptime(text, fmt)
+    if "%z" in fmt or "%Z" in fmt:
         return parsed
     return _localise(parsed, zone, strict)
 
@@ -188,9 +194,7 @@ def _candidates(text: ir.StringValue, zone: str, formats: tuple[str, ...]) -> di
         Engine.full_match(text, _EPOCH), Engine.epoch_to_utc(text.try_cast("float64")), ibis.null()
     )
     for f in formats:
-        parsed = Engine.try_strptime(text, f)
-        # with an offset it is an instant already; --timezone is for wall-clock text
-        out[f] = parsed if "%z" in f else _localise(parsed, zone, False)
+        out[f] = _read_format(text, f, zone, False)
     return out
 
 
