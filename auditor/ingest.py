@@ -167,9 +167,10 @@ def _read_jsonl(source: Path, options: ReadOptions, engine: Engine) -> tuple[ir.
     return raw, rejects
 
 
-def _clean(value: ir.Value) -> ir.StringValue:
-    """Text without leading or trailing spaces; an empty value is missing."""
-    return Engine.clean_text(value)
+def _clean(value: ir.Value, *, name: bool = False) -> ir.StringValue:
+    """Text without leading or trailing whitespace; an empty value or a placeholder ("NULL", "#N/A") is
+    missing."""
+    return Engine.clean_text(value, name=name)
 
 
 def _build(
@@ -199,13 +200,13 @@ def _build(
     summary.timestamps = tsplan.description
 
     case = _clean(raw[mapping.case])
-    act = _clean(raw[mapping.activity]) if profile is None else ibis.literal("", "string")
+    act = _clean(raw[mapping.activity], name=True) if profile is None else ibis.literal("", "string")
     ts_raw = raw[mapping.timestamp]
     ts_read = to_utc(ts_raw, tsplan)
     in_range = plausible(ts_read, tsplan)
     ts = ibis.ifelse(in_range, ts_read, ibis.null(ts_read.type()))
-    res = _clean(raw[mapping.resource]) if mapping.resource else ibis.null("string")
-    team = _clean(raw[mapping.team]) if mapping.team else ibis.null("string")
+    res = _clean(raw[mapping.resource], name=True) if mapping.resource else ibis.null("string")
+    team = _clean(raw[mapping.team], name=True) if mapping.team else ibis.null("string")
     ts_text = _clean(ts_raw)
     reason = ibis.cases(
         (case.isnull(), f"missing case id (column {mapping.case!r})"),

@@ -118,7 +118,9 @@ def to_utc(value: ir.Value, p: TimestampPlan, *, strict: bool = True) -> ir.Time
         # Beyond the engine's range the conversion fails the whole read: held at the year 5138, which
         # `plausible` rejects like any other instant far out of range.
         return Engine.epoch_to_utc(ibis.least(ibis.greatest(num, -_EPOCH_LIMIT), _EPOCH_LIMIT))
-    text = Engine.clean_text(value)
+    # Parsed text is only trimmed of spaces: the exact cleaning costs about 1 s at 10M rows here, where the
+    # candidate formats each read the text; a placeholder ("NULL") does not parse and is rejected as missing.
+    text = Engine.trim_text(value)
     if p.kind == "iso":
         return _iso(text, zone, strict)
     assert p.fmt is not None

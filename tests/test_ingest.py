@@ -385,3 +385,47 @@ def test_quote_search_reads_a_plain_file_whole_and_a_gzipped_one_in_its_first_64
     early.write_bytes(gzip.compress(b"a" * (4 << 20) + b'"' + b"a" * (70 << 20), compresslevel=1))
     late.write_bytes(gzip.compress(b"a" * (70 << 20) + b'"', compresslevel=1))
     assert holds(early, b'"') and not holds(late, b'"')  # a whole 800 MB log would take seconds
+
+
+def test_placeholders_are_missing_and_unicode_whitespace_is_trimmed(engine: Engine, tmp_path: Path) -> None:
+    """A spreadsheet's #N/A or a dump's NULL is no value: not a case that collects every orphan row, nor a
+    person handing work around. A non-breaking space or a tab around a name does not make a second
+    activity, nor a second person. Real values that look alike ("NA", "-", "none") stay."""
+    nbsp = "\u00a0"
+    body = (
+        "case,activity,timestamp,resource,team\n"
+        f"c1,Open{nbsp},2024-03-01 08:00:00,NULL,NA\n"
+        "c1,Open,2024-03-01 09:00:00,#N/A,-\n"
+        f"c1,\tClose ,2024-03-01 10:00:00,{nbsp}Ana{nbsp},none\n"
+        "NULL,Open,2024-03-01 11:00:00,Ana,NA\n"
+        "c2,N/A,2024-03-01 11:00:00,Ana,NA\n"
+        "c2,Open,NULL,Ana,NA\n"
+        f"\u200b{nbsp},Open,2024-03-01 12:00:00,Ana,NA\n"
+        "c3,\u2003Zoë,2024-03-01 12:00:00,Élodie,None\n"
+        f"c3,Open,2024-03-01 13:00:00,Ana{nbsp},NA\n"
+    )
+    log = load(write(tmp_path, "placeholders.csv", body), ReadOptions(), engine)
+    ev = events(log).sort_values("seq")
+    assert ev["activity"].tolist() == ["Open", "Open", "Close", "Zoë", "Open"]
+    assert ev["resource"].iloc[:2].isna().all()
+    assert ev["resource"].iloc[2:].tolist() == ["Ana", "Élodie", "Ana"]
+    assert ev["team"].iloc[:3].tolist() == ["NA", "-", "none"] and pd.isna(ev["team"].iloc[3])
+    assert log.rejected is not None
+    reasons = log.rejected.execute()["reason"].tolist()
+    assert [r.split(" (")[0] for r in reasons] == [
+        "missing case id", "missing activity", "missing timestamp", "missing case id"
+    ]
+    assert log.summary.balanced() and log.summary.cases == 2
+
+
+def test_whole_float_ids_read_without_a_decimal_part(engine: Engine, tmp_path: Path) -> None:
+    """pandas stores a column of whole numbers with a gap as floats: case 1042 must not become "1042.0"."""
+    path = tmp_path / "floats.parquet"
+    pd.DataFrame({
+        "case": [1042.0, 1042.0, None, 7.5],
+        "activity": ["Open", "Close", "Open", "Open"],
+        "timestamp": pd.to_datetime(["2024-03-01 08:00", "2024-03-01 09:00", "2024-03-01 10:00", "2024-03-01 11:00"]),
+    }).to_parquet(path)
+    log = load(path, ReadOptions(), engine)
+    assert sorted(events(log)["case_id"].unique().tolist()) == ["1042", "7.5"]
+    assert log.summary.rejected == 1
