@@ -416,6 +416,7 @@ def run(log: EventLog, options: AuditOptions, progress: Progress | None = None) 
 
 def _run(log: EventLog, options: AuditOptions, say: Progress) -> AuditResult:
     ctx = build_context(log, options)
+    ctx.notes.extend(input_notes(log, ctx.events))
     findings: list[Finding] = []
     ctx.pending = []
     for name, detect in detectors():
@@ -447,6 +448,34 @@ def _run(log: EventLog, options: AuditOptions, say: Progress) -> AuditResult:
         process_changes=ctx.process_changes,
         lean=lean_figures,
     )
+
+
+def input_notes(log: EventLog, events: ir.Table) -> list[str]:
+    """What the reader of the findings must know about the input: rows that are not in the audit, and
+    timestamps without a time of day (every event at one clock time, two across a daylight-saving change)."""
+    notes = []
+    s = log.summary
+    if s.rejected or s.duplicates:
+        notes.append(
+            f"{_count(s.rejected, 'row')} of {log.name or 'the source'} rejected and "
+            f"{_count(s.duplicates, 'exact duplicate')} left out: the findings cover the other "
+            f"{_count(s.accepted, 'event')} (`auditor ingest` writes the rejected rows with their reasons)"
+        )
+    seconds = Engine.epoch_us(events.timestamp) % 86_400_000_000
+    if int(events.aggregate(n=seconds.nunique()).execute()["n"].iloc[0]) <= 2:
+        dropped = (
+            f"; the {_count(s.duplicates, 'row')} equal in every field to another, left out as duplicates, may "
+            "be real repeats on the same day" if s.duplicates else ""
+        )
+        notes.append(
+            "the timestamps carry no time of day: waits and durations are whole days, and the events of a "
+            f"case on one day are in the order the source lists them{dropped}"
+        )
+    return notes
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def _dt(value: Any) -> datetime | None:

@@ -189,10 +189,15 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def _read(ui: Ui, engine: Engine, source: Path, options: ReadOptions) -> EventLog:
+def _read(ui: Ui, engine: Engine, source: Path, options: ReadOptions, *, summary: bool = True) -> EventLog:
+    """The log, with its inferred mapping on stderr and, unless the command reports the ingestion itself
+    (`summary=False`), the rows that were left out of it."""
     with ui.progress(f"reading {source.name}") as step:
         log = load(source, options, engine, progress=step)
     _report_mapping(ui, log.summary)
+    s = log.summary
+    if summary and (s.rejected or s.duplicates):
+        ui.note(f"{s.rejected:,} rows rejected and {s.duplicates:,} duplicates left out (see `auditor ingest`)")
     return log
 
 
@@ -263,7 +268,7 @@ def ingest(
     ui = Ui(quiet)
     check_output(output, source)
     with Engine() as engine:
-        log = _read(ui, engine, source, opts)
+        log = _read(ui, engine, source, opts, summary=False)
         with ui.progress("writing"):
             rejected = write(log, output)
         _report_ingest(ui, log.summary, output, rejected)
@@ -285,9 +290,6 @@ def stats(
     ui = Ui(quiet)
     with Engine() as engine:
         log = _read(ui, engine, source, opts)
-        s = log.summary
-        if s.rejected or s.duplicates:
-            ui.note(f"{s.rejected:,} rows rejected and {s.duplicates:,} duplicates left out (see `auditor ingest`)")
         with ui.progress("computing"):
             result = compute(log, top=top)
     if fmt is OutputFormat.json:
@@ -367,23 +369,24 @@ def _audit_options(rules_path: Path | None, working_hours: str | None, zone: str
     return AuditOptions(rules=pack, working_hours=wh, model=model)
 
 
-def _run_audit(ui: Ui, log: EventLog, options: Any) -> Any:
+def _run_audit(ui: Ui, log: EventLog, options: Any, *, echo_notes: bool = True) -> Any:
     from auditor.audit import run
 
     with ui.progress("auditing") as step:
         result = run(log, options, progress=step)
-    for note in result.notes:
-        ui.note(f"note: {note}")
+    if echo_notes:
+        for note in result.notes:
+            ui.note(f"note: {note}")
     return result
 
 
 def _audit(
     ui: Ui, engine: Engine, source: Path, opts: ReadOptions, rules_path: Path | None, working_hours: str | None,
-    model: Path | None = None,
+    model: Path | None = None, *, echo_notes: bool = True,
 ) -> Any:
     options = _audit_options(rules_path, working_hours, opts.timezone, model)
-    log = _read(ui, engine, source, opts)
-    return _run_audit(ui, log, options)
+    log = _read(ui, engine, source, opts, summary=False)  # the audit's notes say what was left out
+    return _run_audit(ui, log, options, echo_notes=echo_notes)
 
 
 def _check_file_output(output: Path | None) -> None:
@@ -421,7 +424,10 @@ def audit(
     ui = Ui(quiet)
     _check_file_output(output)
     with Engine() as engine:
-        result = _audit(ui, engine, source, opts, rules_file, working_hours, model)
+        # The table printed to the terminal carries the notes itself; every other output gets them on
+        # stderr as well.
+        echo = not (fmt is FindingsFormat.table and output is None)
+        result = _audit(ui, engine, source, opts, rules_file, working_hours, model, echo_notes=echo)
     data = result.to_json()
     if fmt is FindingsFormat.json:
         text = findings_json(data)
@@ -459,6 +465,13 @@ def _print_findings(out: Console, data: dict[str, Any]) -> None:
         f"{log['events']:,} events · {log['cases']:,} cases · {log['activities']:,} activities · "
         f"{log['start']} to {log['end']}"
     )
+    for note in data.get("notes") or []:
+        out.print(f"note: {note}", markup=False, highlight=False)
+    changes = data.get("process_changes") or []
+    if changes:
+        out.print("process changes (context, not findings): " + "; ".join(
+            f"{c['activity']} {c['change']} {c['date'][:10]} ({c['events']:,} events)" for c in changes
+        ), markup=False, highlight=False)
     if not data["findings"]:
         out.print("No findings.")
         return
@@ -554,10 +567,7 @@ def graph(
     )
     map_opts = processmap.MapOptions(min_share=min_share, top_variants=top_variants, direction=direction.value)
     with Engine() as engine:
-        log = _read(ui, engine, source, opts)
-        s = log.summary
-        if s.rejected or s.duplicates:
-            ui.note(f"{s.rejected:,} rows rejected and {s.duplicates:,} duplicates left out (see `auditor ingest`)")
+        log = _read(ui, engine, source, opts, summary=audit_opts is None)
         if audit_opts is not None:
             findings = _run_audit(ui, log, audit_opts).to_json()["findings"]
         elif findings_file is not None and (other := processmap.origin_note(saved_header, log, findings_file)):

@@ -116,3 +116,40 @@ def test_audit_output_that_cannot_be_a_file(tmp_path: Path) -> None:
         assert res.exit_code == 2 and says in res.stderr, res.output
         res = runner.invoke(app, ["rules", "suggest", str(SAMPLE), "-o", str(bad), "-q"])
         assert res.exit_code == 2 and says in res.stderr, res.output
+
+
+def test_every_output_says_what_was_left_out_and_what_was_not_judged(tmp_path: Path) -> None:
+    """A review document must keep the audit's caveats: rows left out of the log, timestamps without a time
+    of day (duplicates may then be real repeats), what the detectors could not judge, process changes."""
+    src = tmp_path / "days.csv"
+    src.write_text(
+        "case,activity,timestamp,resource\n"
+        "c1,Open,2024-03-01,Ana\nc1,Open,2024-03-01,Ana\nc1,Close,2024-03-02,Ana\n"
+        "c2,Open,notadate,Bo\nc2,Open,2024-03-01,Bo\nc2,Close,2024-03-05,Bo\n"
+    )
+    res = runner.invoke(app, ["audit", str(src), "--format", "json"])
+    assert res.exit_code == 0, res.output
+    notes = json.loads(res.stdout)["notes"]
+    left_out = [n for n in notes if "rejected" in n]
+    assert left_out == [
+        "1 row of days.csv rejected and 1 exact duplicate left out: the findings cover the other 4 events "
+        "(`auditor ingest` writes the rejected rows with their reasons)"
+    ]
+    day = [n for n in notes if n.startswith("the timestamps carry no time of day")]
+    assert len(day) == 1 and "may be real repeats on the same day" in day[0]
+    # stderr says it once, as a note, not also as the reader's summary line
+    assert res.stderr.count("1 row of days.csv rejected") == 1 and "duplicates left out (see" not in res.stderr
+    md = runner.invoke(app, ["audit", str(src), "--format", "markdown", "-q"]).stdout
+    assert "## Notes" in md and "1 row of days.csv rejected" in md and "no time of day" in md
+    table = runner.invoke(app, ["audit", str(src), "-q"]).stdout
+    assert "note: 1 row of days.csv rejected" in table
+
+
+def test_process_changes_reach_the_markdown_and_the_table() -> None:
+    data = json.loads(runner.invoke(app, ["audit", str(SAMPLE), "--format", "json", "-q"]).stdout)
+    assert data["process_changes"], "the sample has a discontinued step"
+    first = data["process_changes"][0]
+    md = runner.invoke(app, ["audit", str(SAMPLE), "--format", "markdown", "-q"]).stdout
+    assert "## Process changes" in md and f"| {first['activity']} | {first['change']} | {first['date']} |" in md
+    table = runner.invoke(app, ["audit", str(SAMPLE), "-q"]).stdout
+    assert f"{first['activity']} {first['change']} {first['date'][:10]}" in table

@@ -51,6 +51,11 @@ def findings_markdown(result: dict[str, Any], *, title: str = "Audit findings") 
         f"{log['start'] or '?'} to {log['end'] or '?'}",
         "",
     ]
+    # The caveats come first: what the audit could not judge, or what was left out of it, qualifies every
+    # number below.
+    notes = result.get("notes") or []
+    if notes:
+        out += ["## Notes", "", *(f"- {_cell(n)}" for n in notes), ""]
     lean = result.get("lean")
     if lean:
         fig = lean["log"]
@@ -68,6 +73,18 @@ def findings_markdown(result: dict[str, Any], *, title: str = "Audit findings") 
             "Value classes: " + "; ".join(
                 f"{v['activity']} **{v['value']}** ({v['source']})" for v in lean["values"]
             ),
+            "",
+        ]
+    changes = result.get("process_changes") or []
+    if changes:
+        out += [
+            "## Process changes",
+            "",
+            "Activities that stopped or began during the log: context for the findings, not findings.",
+            "",
+            "| activity | change | date | events |",
+            "| --- | --- | --- | ---: |",
+            *(f"| {_cell(c['activity'])} | {c['change']} | {c['date']} | {c['events']:,} |" for c in changes),
             "",
         ]
     if not findings:
