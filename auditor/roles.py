@@ -23,6 +23,7 @@ Business rules:
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import re
 from dataclasses import dataclass, field
@@ -87,6 +88,7 @@ class Accounts:
     reasons: dict[str, str]
     system_from_pack: bool = False
     customer_from_pack: bool = False
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -141,16 +143,19 @@ def infer_accounts(table: ir.Table, pack: RulePack) -> Accounts:
     )
     reasons: dict[str, str] = {}
     names = [str(r) for r in stats["resource"]]
-    if pack.customer is not None:
-        customer = [n for n in names if match_globs(n, pack.customer)]
+    notes: list[str] = []
+    customer_globs = _matching(pack.customer, names, "customer", notes)
+    system_globs = _matching(pack.system, names, "system", notes)
+    if customer_globs is not None:
+        customer = [n for n in names if match_globs(n, customer_globs)]
         for n in customer:
             reasons[n] = "customer account (rule pack)"
     else:
         customer = [n for n in names if _CUSTOMER_NAME.search(n)]
         for n in customer:
             reasons[n] = "customer account: its name says so"
-    if pack.system is not None:
-        system = [n for n in names if match_globs(n, pack.system)]
+    if system_globs is not None:
+        system = [n for n in names if match_globs(n, system_globs)]
         for n in system:
             reasons[n] = "system account (rule pack)"
     else:
@@ -174,9 +179,28 @@ def infer_accounts(table: ir.Table, pack: RulePack) -> Accounts:
         system=tuple(sorted(system)),
         customer=tuple(sorted(customer)),
         reasons=reasons,
-        system_from_pack=pack.system is not None,
-        customer_from_pack=pack.customer is not None,
+        system_from_pack=system_globs is not None,
+        customer_from_pack=customer_globs is not None,
+        notes=tuple(notes),
     )
+
+
+def _matching(patterns: tuple[str, ...] | None, names: list[str], kind: str, notes: list[str]) -> tuple[str, ...] | None:
+    """The pack's account patterns for `kind`, with a note for each that matches no account of the log (a
+    typo, or a pack written for another system). When none of them matches, the pack's list is no guide
+    for this log: None, so accounts are inferred as if the pack said nothing, and the note says so. An
+    empty list stays: the pack states there are no such accounts."""
+    if not patterns:
+        return patterns
+    unmatched = [p for p in patterns if not any(match_globs(n, (p,)) for n in names)]
+    for p in unmatched:
+        close = difflib.get_close_matches(p.lower(), [n.lower() for n in names], n=3, cutoff=0.5)
+        hint = f" (close: {', '.join(n for n in names if n.lower() in close)})" if close else ""
+        notes.append(f"rule pack [resources] {kind}: {p!r} matches no account of this log{hint}")
+    if len(unmatched) == len(patterns):
+        notes.append(f"rule pack [resources] {kind}: no pattern matches, so {kind} accounts are inferred instead")
+        return None
+    return patterns
 
 
 def infer(table: ir.Table, pack: RulePack) -> Roles:
@@ -224,7 +248,7 @@ def infer(table: ir.Table, pack: RulePack) -> Roles:
                 f"default rule 'closed only after an agent responded' not applied: only {share:.0%} of closed "
                 f"cases record an agent response ({', '.join(response)}); add an [[order]] rule to apply it anyway"
             )
-    return Roles(roles=roles, accounts=accounts, order=_unique(order), notes=tuple(notes))
+    return Roles(roles=roles, accounts=accounts, order=_unique(order), notes=(*accounts.notes, *notes))
 
 
 def _contacts_by_behaviour(

@@ -224,3 +224,33 @@ def test_customer_contacts_from_behaviour(tmp_path: Path) -> None:
         ctx = build_context(load(tiny_log(tmp_path, rows), ReadOptions(), engine), AuditOptions())
     assert ctx.roles.of("customer_contact") == ("Nudge",)
     assert "customer accounts" in ctx.roles.roles["customer_contact"].reasons["Nudge"]
+
+
+def test_account_patterns_that_match_nobody_are_noted_and_not_trusted(tmp_path: Path) -> None:
+    """A typo in `[resources] system` ("nobody-*" for "bot-*") switched system-account inference off in
+    silence: the router bot then handed work back and forth with people, and first-pass yield fell to 0."""
+    from audit_helpers import tiny_log
+
+    rows = [(f"c{i}", act, f"2024-02-01 {8 + k:02d}:00", who, "T1")
+            for i in range(5) for k, (act, who) in enumerate([("Open", "bot-router"), ("Work", "Ana"), ("Close", "Dan")])]
+    path = tiny_log(tmp_path, rows)
+
+    def roles_with(text: str) -> Any:
+        pack_file = tmp_path / "pack.toml"
+        pack_file.write_text(text)
+        with Engine() as engine:
+            return build_context(load(path, ReadOptions(), engine), AuditOptions(rules=rules.load(pack_file))).roles
+
+    typo = roles_with('[resources]\nsystem = ["nobody-*"]\n')
+    assert typo.accounts.system == ("bot-router",)  # inferred by its name, as without the key
+    assert "rule pack [resources] system: 'nobody-*' matches no account of this log" in typo.notes[0]
+    assert typo.notes[1] == "rule pack [resources] system: no pattern matches, so system accounts are inferred instead"
+    near = roles_with('[resources]\nsystem = ["bot-routr"]\n')
+    assert near.notes[0].endswith("(close: bot-router)")
+    partly = roles_with('[resources]\nsystem = ["Dan", "nobody-*"]\n')
+    assert partly.accounts.system == ("Dan",)  # the pack decides; only the unmatched pattern is noted
+    assert [n for n in partly.notes if "[resources]" in n] == [
+        "rule pack [resources] system: 'nobody-*' matches no account of this log"
+    ]
+    none = roles_with('[resources]\nsystem = []\n')
+    assert none.accounts.system == () and not [n for n in none.notes if "[resources]" in n]
