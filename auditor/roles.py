@@ -143,7 +143,7 @@ def infer_accounts(table: ir.Table, pack: RulePack) -> Accounts:
     )
     reasons: dict[str, str] = {}
     names = [str(r) for r in stats["resource"]]
-    notes: list[str] = []
+    notes: list[str] = [*_same_but_case(names, "accounts")]
     customer_globs = _matching(pack.customer, names, "customer", notes)
     system_globs = _matching(pack.system, names, "system", notes)
     if customer_globs is not None:
@@ -185,6 +185,19 @@ def infer_accounts(table: ir.Table, pack: RulePack) -> Accounts:
     )
 
 
+def _same_but_case(names: list[str], what: str) -> list[str]:
+    """A note per group of names that differ only in letter case ("Resolve", "resolve"): two exports or two
+    configurations merged, most likely one step or one person, which the audit counts as two."""
+    groups: dict[str, list[str]] = {}
+    for n in names:
+        groups.setdefault(n.casefold(), []).append(n)
+    return [
+        f"{what} {', '.join(repr(n) for n in sorted(g))} differ only in letter case: the audit counts them "
+        "apart; if they are one, make their names equal in the export"
+        for _, g in sorted(groups.items()) if len(g) > 1
+    ]
+
+
 def _matching(patterns: tuple[str, ...] | None, names: list[str], kind: str, notes: list[str]) -> tuple[str, ...] | None:
     """The pack's account patterns for `kind`, with a note for each that matches no account of the log (a
     typo, or a pack written for another system). When none of them matches, the pack's list is no guide
@@ -216,7 +229,7 @@ def infer(table: ir.Table, pack: RulePack) -> Roles:
         str(a): int(c) / int(n) for a, c, n in zip(acts_df["activity"], acts_df["by_customer"], acts_df["events"], strict=True)
     }
     roles: dict[str, Assignment] = {}
-    notes: list[str] = []
+    notes: list[str] = [*_same_but_case(activities, "activities")]
     for role in ROLE_NAMES:
         if role in pack.roles:
             roles[role] = Assignment(pack.roles[role], {a: "rule pack" for a in pack.roles[role]}, from_pack=True)

@@ -254,3 +254,16 @@ def test_account_patterns_that_match_nobody_are_noted_and_not_trusted(tmp_path: 
     ]
     none = roles_with('[resources]\nsystem = []\n')
     assert none.accounts.system == () and not [n for n in none.notes if "[resources]" in n]
+
+
+def test_names_that_differ_only_in_letter_case_are_noted(tmp_path: Path) -> None:
+    from audit_helpers import tiny_log
+
+    rows = [("c1", "Resolve", "2024-02-01 08:00", "Ana", "T1"), ("c1", "Close", "2024-02-01 09:00", "ana", "T1"),
+            ("c2", "resolve", "2024-02-01 08:00", "Bo", "T1"), ("c2", "closed", "2024-02-01 09:00", "Bo", "T1")]
+    with Engine() as engine:
+        notes = build_context(load(tiny_log(tmp_path, rows), ReadOptions(), engine), AuditOptions()).roles.notes
+    assert "accounts 'Ana', 'ana' differ only in letter case: the audit counts them apart; if they are one, make " \
+           "their names equal in the export" in notes
+    assert any(n.startswith("activities 'Resolve', 'resolve' differ only in letter case") for n in notes)
+    assert not any("'Close'" in n for n in notes)  # close and closed are different words
