@@ -462,7 +462,18 @@ def input_notes(log: EventLog, events: ir.Table) -> list[str]:
             f"{_count(s.accepted, 'event')} (`auditor ingest` writes the rejected rows with their reasons)"
         )
     seconds = Engine.epoch_us(events.timestamp) % 86_400_000_000
-    if int(events.aggregate(n=seconds.nunique()).execute()["n"].iloc[0]) <= 2:
+    row = events.aggregate(
+        n=seconds.nunique(), resources=events.resource.count(), teams=events.team.count()
+    ).execute().iloc[0]
+    if not int(row["resources"]):
+        notes.append(
+            "the log names no resource (who did each step): ping-pong between people, system accounts, "
+            "chained bookkeeping and touch time cannot be judged, so process cycle efficiency and touch and "
+            "waiting hours are not given"
+        )
+    if not int(row["teams"]):
+        notes.append("the log names no team: ping-pong between teams is not judged, and there are no team figures")
+    if int(row["n"]) <= 2:
         dropped = (
             f"; the {_count(s.duplicates, 'row')} equal in every field to another, left out as duplicates, may "
             "be real repeats on the same day" if s.duplicates else ""

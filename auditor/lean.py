@@ -13,6 +13,8 @@ Business rules:
 - Tool-driven share = events of tool-driven steps / all events.
 - Per team, the same figures over the events the team performed (lead time is not per team: waiting is
   attributed to the team that performed the event the case waited for).
+- Without any resource in the log (or in a team's events), touch time cannot be estimated: touch and
+  waiting hours and process cycle efficiency are null, not zero, and the audit's notes say so.
 """
 
 from __future__ import annotations
@@ -108,6 +110,7 @@ def compute(ctx: AuditContext, findings: list[Finding]) -> LeanFigures:
             va_touch_hours=(g.touch * g.is_va.cast("float64")).sum(),
             waiting_hours=g.wait.sum(),
             tool_events=g.is_tool.cast("int64").sum(),
+            with_resource=g.resource.count(),
         )
         .order_by("team")
         .execute()
@@ -118,14 +121,15 @@ def compute(ctx: AuditContext, findings: list[Finding]) -> LeanFigures:
         if r.team is None or pd.isna(r.team):
             continue
         total = float(r.touch_hours) + float(r.waiting_hours)
+        measured = int(r.with_resource) > 0
         teams.append(
             {
                 "team": str(r.team),
                 "events": int(r.events),
                 "cases": int(r.cases),
-                "touch_hours": round(float(r.touch_hours), 2),
-                "waiting_hours": round(float(r.waiting_hours), 2),
-                "process_cycle_efficiency": round(float(r.va_touch_hours) / total, 4) if total else None,
+                "touch_hours": round(float(r.touch_hours), 2) if measured else None,
+                "waiting_hours": round(float(r.waiting_hours), 2) if measured else None,
+                "process_cycle_efficiency": round(float(r.va_touch_hours) / total, 4) if total and measured else None,
                 "tool_driven_share": round(int(r.tool_events) / int(r.events), 4) if int(r.events) else None,
             }
         )
@@ -147,11 +151,14 @@ def _figures(ctx: AuditContext, groups: pd.DataFrame, imperfect: list[str], rewo
     bad = id_table(case_id=imperfect or ["\x00"])
     first_pass = int(resolved.anti_join(bad, "case_id").count().execute()) if n_resolved else 0
     events = int(agg["events"])
+    # Touch time is estimated from who did consecutive events: without any resource it cannot be, and
+    # every gap would read as waiting, so these figures are not given (the audit's notes say why).
+    measured = int(groups["with_resource"].sum()) > 0
     return {
         "lead_time_hours": round(lead, 2),
-        "touch_hours": round(float(agg["touch"]), 2),
-        "waiting_hours": round(float(agg["wait"]), 2),
-        "process_cycle_efficiency": round(float(agg["va_touch"]) / lead, 5) if lead else None,
+        "touch_hours": round(float(agg["touch"]), 2) if measured else None,
+        "waiting_hours": round(float(agg["wait"]), 2) if measured else None,
+        "process_cycle_efficiency": round(float(agg["va_touch"]) / lead, 5) if lead and measured else None,
         "first_pass_yield": round(first_pass / n_resolved, 4) if n_resolved else None,
         "resolved_cases": n_resolved,
         "rework_rate": round(len(rework) / ctx.total_cases, 4) if ctx.total_cases else None,

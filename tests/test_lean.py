@@ -44,3 +44,20 @@ def test_rule_pack_value_wins(tmp_path: Path) -> None:
     got = {v["activity"]: (v["value"], v["source"]) for v in lean["values"]}
     assert got["Investigate"] == ("VA", "rule pack [value]")
     assert got["Take in Charge"] == ("NVA", "rule pack [value]")
+
+
+def test_without_resources_touch_time_is_not_given_as_zero(tmp_path: Path) -> None:
+    """Touch time is estimated from who did consecutive steps: a log without resources gave touch 0.0 and
+    process cycle efficiency 0.0, which a review reads as measured."""
+    from audit_helpers import tiny_log
+
+    rows = [(f"c{i}", act, f"2024-03-{1 + i % 9:02d} {8 + k}:{i % 50:02d}")
+            for i in range(12) for k, act in enumerate(["Open", "Work", "Resolve"])]
+    path = tiny_log(tmp_path, rows, columns=("case", "activity", "timestamp"))
+    with Engine() as engine:
+        result = audit.run(load(path, ReadOptions(), engine), audit.AuditOptions())
+    fig = result.lean["log"] if result.lean else {}
+    assert fig["touch_hours"] is None and fig["waiting_hours"] is None and fig["process_cycle_efficiency"] is None
+    assert fig["lead_time_hours"] > 0 and fig["first_pass_yield"] == 1.0
+    assert any(n.startswith("the log names no resource") for n in result.notes)
+    assert any(n.startswith("the log names no team") for n in result.notes)
