@@ -160,6 +160,9 @@ def test_bpic2014_closed_is_final() -> None:
     assert len(reopens) == 2 and expected == {}
     assert len(found) == 1 and set(found[0].case_ids) == reopens
     assert found[0].evidence["mechanisms"] == {"reopen": 2, "customer_contact": 0, "further_work": 0}
+    # the reopens follow a resolution, with no closure before them: the title says so
+    assert found[0].evidence["returned_after"] == {"closure": 0, "resolution": 2}
+    assert " back after resolution " in found[0].title
 
 
 @pytest.mark.realdata

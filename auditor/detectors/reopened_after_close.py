@@ -20,7 +20,9 @@ Business rules (contract, and the decisions that make it exact):
   `agent`, `system` (an auto-close timer or other system account), `customer`, `unknown` without a
   resource); what reopened it (`reopened_by`: `customer` for a customer account or a customer-contact
   activity, `organisation` for an agent or system account, `unknown` otherwise); cases per mechanism (a
-  case may show several) and per mechanism of the return (these add up to the cases).
+  case may show several) and per mechanism of the return (these add up to the cases); `returned_after`:
+  cases whose return followed a closure, and those whose reopen followed a resolution with no closure
+  before it (the title names which).
 - Waste (Lean TIMWOODS): defects. Cost: the audit's cost of the affected cases.
 """
 
@@ -98,6 +100,7 @@ def detect(ctx: AuditContext) -> list[Finding]:
         c_case=closure.case_id,
         c_act=closure.activity,
         c_ts=closure.timestamp,
+        c_closed=closure.r_closure,
         closed_by=ibis.cases(
             (closure.is_system, "system"),
             (closure.is_customer, "customer"),
@@ -118,6 +121,7 @@ def detect(ctx: AuditContext) -> list[Finding]:
     head |= {f"first_{m}": (per.r_mech == m).cast("int64").sum() for m in MECHANISMS}
     head |= {f"closed_{k}": (per.closed_by == k).cast("int64").sum() for k in CLOSERS}
     head |= {f"reopened_{k}": (per.reopened_by == k).cast("int64").sum() for k in REOPENERS}
+    head["after_resolution"] = (~per.c_closed).cast("int64").sum()
     row = per.aggregate(**head).execute().iloc[0]
     n = int(row["n"])
     if n == 0:
@@ -139,6 +143,7 @@ def detect(ctx: AuditContext) -> list[Finding]:
         "reopened_by": reopened_by,
         "mechanisms": {m: int(row[f"any_{m}"]) for m in MECHANISMS},
         "first_mechanism": {m: int(row[f"first_{m}"]) for m in MECHANISMS},
+        "returned_after": {"closure": n - int(row["after_resolution"]), "resolution": int(row["after_resolution"])},
         "edges": [
             {"source": str(x.c_act), "target": str(x.r_act), "cases": int(x.cases)}
             for x in edges.itertuples(index=False)
@@ -147,10 +152,12 @@ def detect(ctx: AuditContext) -> list[Finding]:
     }
     by_customer = reopened_by["customer"]
     who = f", {by_customer:,} reopened by the customer" if by_customer else ""
+    # A reopen before any closure follows a resolution: the title names what the cases came back after.
+    after = {0: "closure", n: "resolution"}.get(int(row["after_resolution"]), "resolution or closure")
     return [
         ctx.finding(
             kind="reopened_after_close",
-            title=f"{n:,} {'case comes' if n == 1 else 'cases come'} back after closure "
+            title=f"{n:,} {'case comes' if n == 1 else 'cases come'} back after {after} "
             f"(median {float(row['median']):.1f} h later{who})",
             activities=[str(a) for a in acts["r_act"]],
             case_ids=case_ids,
