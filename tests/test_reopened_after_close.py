@@ -96,6 +96,7 @@ def test_tiny_log_cases_and_evidence(tmp_path: Path) -> None:
         {"source": "Close Ticket", "target": "Reopen Ticket", "cases": 1},
     ]
     assert ev["waste"] == "defects"
+    assert ev["returned_after"] == {"closure": 4, "resolution": 0} and " back after closure " in f.title
 
 
 def test_clean_tiny_log_has_no_finding(tmp_path: Path) -> None:
