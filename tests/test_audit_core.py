@@ -267,3 +267,28 @@ def test_names_that_differ_only_in_letter_case_are_noted(tmp_path: Path) -> None
            "their names equal in the export" in notes
     assert any(n.startswith("activities 'Resolve', 'resolve' differ only in letter case") for n in notes)
     assert not any("'Close'" in n for n in notes)  # close and closed are different words
+
+
+def test_a_few_events_far_beyond_the_rest_of_the_log_are_noted(tmp_path: Path) -> None:
+    """One mistyped year moved the log's end three years on: stalled cases then idled 27,000 hours and every
+    step looked discontinued, with no word about why."""
+    from audit_helpers import tiny_log
+
+    from auditor.audit import input_notes
+
+    rows = [(f"c{i}", act, f"2024-03-{1 + i % 25:02d} {8 + k}:00", "Ana", "T1")
+            for i in range(40) for k, act in enumerate(["Open", "Work", "Close"])]
+    with Engine() as engine:
+        log = load(tiny_log(tmp_path, rows), ReadOptions(), engine)
+        assert not [n for n in input_notes(log, log.table) if "far" in n]
+        rows += [("c1", "Add Comment", "2027-05-02 10:00", "Ana", "T1"), ("c2", "Open", "2001-01-01 10:00", "Ana", "T1"),
+                 ("c3", "Open", "2001-01-02 10:00", "Ana", "T1")]
+        log = load(tiny_log(tmp_path, rows), ReadOptions(), engine)
+        notes = [n for n in input_notes(log, log.table) if "far" in n]
+    assert notes == [
+        "1 event (2027-05-02) lies far after the rest of the log, which ends on 2024-03-25: a mistyped date? "
+        "Case durations, stalled cases' idle time and discontinued or introduced steps are measured to the log's end",
+        "2 events (2001-01-01 to 2001-01-02) lie far before the rest of the log, which starts on 2024-03-01: a "
+        "mistyped date? Case durations, stalled cases' idle time and discontinued or introduced steps are measured "
+        "to the log's start",
+    ]
