@@ -55,3 +55,18 @@ def test_far_longer_compliant_cases(tmp_path: Path) -> None:
 
 def test_nothing_when_every_compliant_case_is_normal(tmp_path: Path) -> None:
     assert not [f for f in run_audit(_log(tmp_path, slow=0)) if f.kind == "compliant_failure"]
+
+
+def test_too_few_cases_to_discover_a_model_from(tmp_path: Path) -> None:
+    """A one-case log gave a high compliant failure against the model discovered from that very case."""
+    from auditor.engine import Engine
+    from auditor.ingest import load
+    from auditor.options import ReadOptions
+
+    rows = [("c1", a, f"2024-01-01 {9 + k}:00", "ann", "T1")
+            for k, a in enumerate(["Open", "Reopen Ticket", "Resolve", "Close"])]
+    with Engine() as engine:
+        result = audit.run(load(tiny_log(tmp_path, rows), ReadOptions(), engine), audit.AuditOptions())
+    assert not [f for f in result.findings if f.kind == "compliant_failure"]
+    assert "compliant failures: 1 case is too few to discover a reference model from (at least 20); not judged. " \
+           "Give one with --model" in result.notes

@@ -16,6 +16,8 @@ Business rules:
     (Q3 + 3 x IQR) of the ratios of all compliant cases. Pooling the ratios gives the fence hundreds of
     cases even when each variant has few; variants with fewer than `MIN_VARIANT_CASES` compliant cases have
     no reliable median and are not judged.
+- Without `--model`, a log of fewer than `MIN_DISCOVERY_CASES` cases is not judged (a note says so): a model
+  discovered from a handful of cases is those cases, so each of them would "follow the process".
 - One finding; evidence: the model, how many cases are compliant, cases per reason, and for the far-longer
   cases their median hours to resolution beside their variants' median.
 """
@@ -35,6 +37,7 @@ from auditor.findings import Finding
 NOISE = 0.2
 COVERAGE = 0.8
 MIN_VARIANT_CASES = 20
+MIN_DISCOVERY_CASES = 20
 FENCE = 3.0
 
 
@@ -64,6 +67,13 @@ def detect(ctx: AuditContext) -> list[Finding]:
 
     if not ctx.roles.resolution_or_closure:
         ctx.notes.append("compliant failures: the log has no resolution or closure activity; not judged")
+        return []
+    if ctx.options.model is None and ctx.total_cases < MIN_DISCOVERY_CASES:
+        # A model discovered from a handful of cases is those cases: every one of them "follows the process".
+        ctx.notes.append(
+            f"compliant failures: {ctx.total_cases:,} case{'s are' if ctx.total_cases != 1 else ' is'} too few "
+            f"to discover a reference model from (at least {MIN_DISCOVERY_CASES}); not judged. Give one with --model"
+        )
         return []
     engine = ctx.log.engine
     e = ctx.events
