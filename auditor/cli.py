@@ -361,7 +361,7 @@ def _audit_options(rules_path: Path | None, working_hours: str | None, zone: str
     from auditor.businesstime import parse as parse_hours
 
     pack = rule_packs.load(rules_path)
-    wh = parse_hours(working_hours, zone) if working_hours else None
+    wh = parse_hours(working_hours, zone) if working_hours is not None else None  # '' is an error, not 'none'
     if model is not None:
         from auditor.conformance import load_model
 

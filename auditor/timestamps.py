@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import ibis
 import ibis.expr.types as ir
@@ -66,9 +66,11 @@ def check_zone(zone: str) -> str:
     try:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise UsageError(
-            f"--timezone {zone!r} is not a time zone; use an IANA name such as 'Europe/Berlin' or 'UTC'"
-        ) from exc
+        known = {z.casefold(): z for z in available_timezones()}
+        same = known.get(zone.strip().casefold())
+        hint = (f"did you mean {same!r}? (zone names are case-sensitive)" if same
+                else "use an IANA name such as 'Europe/Berlin' or 'UTC'")
+        raise UsageError(f"--timezone {zone!r} is not a time zone; {hint}") from exc
     return zone
 
 

@@ -153,3 +153,11 @@ def test_process_changes_reach_the_markdown_and_the_table() -> None:
     assert "## Process changes" in md and f"| {first['activity']} | {first['change']} | {first['date']} |" in md
     table = runner.invoke(app, ["audit", str(SAMPLE), "-q"]).stdout
     assert f"{first['activity']} {first['change']} {first['date'][:10]}" in table
+
+
+def test_an_empty_working_hours_and_a_miscased_zone_are_usage_errors(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["audit", str(SAMPLE), "--working-hours", ""])
+    assert res.exit_code == 2 and res.stderr == "auditor: error: --working-hours '': no working window given\n"
+    res = runner.invoke(app, ["audit", str(SAMPLE), "--timezone", "europe/berlin"])
+    assert res.exit_code == 2
+    assert "did you mean 'Europe/Berlin'? (zone names are case-sensitive)" in res.stderr
