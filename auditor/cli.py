@@ -489,6 +489,7 @@ def _print_findings(out: Console, data: dict[str, Any]) -> None:
             "–" if per is None else f"{per:,.1f}", "–" if total is None else f"{total:,.0f}",
         )
     out.print(table)
+    out.print("A case can be in several findings, so their extra hours overlap: they do not add up.")
 
 
 rules_app = typer.Typer(help="Rule packs: what auditor infers, for a person to review.", no_args_is_help=True)
