@@ -200,9 +200,9 @@ def _same_but_case(names: list[str], what: str) -> list[str]:
 
 def _matching(patterns: tuple[str, ...] | None, names: list[str], kind: str, notes: list[str]) -> tuple[str, ...] | None:
     """The pack's account patterns for `kind`, with a note for each that matches no account of the log (a
-    typo, or a pack written for another system). When none of them matches, the pack's list is no guide
-    for this log: None, so accounts are inferred as if the pack said nothing, and the note says so. An
-    empty list stays: the pack states there are no such accounts."""
+    typo, or a pack written for another system), naming the close matches. The pack still decides (the
+    contract: when given, no other account is one), so a list that matches nothing means no such account,
+    and the note says that too."""
     if not patterns:
         return patterns
     unmatched = [p for p in patterns if not any(match_globs(n, (p,)) for n in names)]
@@ -211,8 +211,10 @@ def _matching(patterns: tuple[str, ...] | None, names: list[str], kind: str, not
         hint = f" (close: {', '.join(n for n in names if n.lower() in close)})" if close else ""
         notes.append(f"rule pack [resources] {kind}: {p!r} matches no account of this log{hint}")
     if len(unmatched) == len(patterns):
-        notes.append(f"rule pack [resources] {kind}: no pattern matches, so {kind} accounts are inferred instead")
-        return None
+        notes.append(
+            f"rule pack [resources] {kind}: no pattern matches, so no account counts as a {kind} account; "
+            f"without the key they would be inferred"
+        )
     return patterns
 
 

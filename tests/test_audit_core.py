@@ -226,9 +226,10 @@ def test_customer_contacts_from_behaviour(tmp_path: Path) -> None:
     assert "customer accounts" in ctx.roles.roles["customer_contact"].reasons["Nudge"]
 
 
-def test_account_patterns_that_match_nobody_are_noted_and_not_trusted(tmp_path: Path) -> None:
+def test_account_patterns_that_match_nobody_are_noted(tmp_path: Path) -> None:
     """A typo in `[resources] system` ("nobody-*" for "bot-*") switched system-account inference off in
-    silence: the router bot then handed work back and forth with people, and first-pass yield fell to 0."""
+    silence: the router bot then handed work back and forth with people, and first-pass yield fell to 0.
+    The pack still decides (the contract), but the notes say which pattern matched nothing, and how close."""
     from audit_helpers import tiny_log
 
     rows = [(f"c{i}", act, f"2024-02-01 {8 + k:02d}:00", who, "T1")
@@ -242,9 +243,10 @@ def test_account_patterns_that_match_nobody_are_noted_and_not_trusted(tmp_path: 
             return build_context(load(path, ReadOptions(), engine), AuditOptions(rules=rules.load(pack_file))).roles
 
     typo = roles_with('[resources]\nsystem = ["nobody-*"]\n')
-    assert typo.accounts.system == ("bot-router",)  # inferred by its name, as without the key
+    assert typo.accounts.system == ()  # the pack says which accounts are systems, even when it is wrong
     assert "rule pack [resources] system: 'nobody-*' matches no account of this log" in typo.notes[0]
-    assert typo.notes[1] == "rule pack [resources] system: no pattern matches, so system accounts are inferred instead"
+    assert typo.notes[1] == ("rule pack [resources] system: no pattern matches, so no account counts as a system "
+                             "account; without the key they would be inferred")
     near = roles_with('[resources]\nsystem = ["bot-routr"]\n')
     assert near.notes[0].endswith("(close: bot-router)")
     partly = roles_with('[resources]\nsystem = ["Dan", "nobody-*"]\n')

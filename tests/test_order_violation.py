@@ -6,11 +6,7 @@ from pathlib import Path
 
 from audit_helpers import run_audit, sample_findings, sample_truth, tiny_log
 
-from auditor import audit
-from auditor.engine import Engine
 from auditor.findings import Finding
-from auditor.ingest import load
-from auditor.options import ReadOptions
 
 SURVEY = ("Resolve Ticket", "Send Survey")
 CLOSE = ("Reply to Customer", "Close Ticket")
@@ -143,20 +139,20 @@ def test_closure_default_needs_responses_on_record() -> None:
     assert any("not applied" in n for n in inferred.notes)
 
 
-def test_the_same_timestamp_is_not_before(tmp_path: Path) -> None:
-    """An export sorted by time, then by name, lists "Customer Survey Sent" above "Resolve" when both carry
-    the same second: the row order alone is no evidence that the survey came first."""
+def test_the_same_timestamp_is_set_apart(tmp_path: Path) -> None:
+    """An export sorted by time, then by name, lists "Send Survey" above "Resolve Ticket" when both carry the
+    same second. The contract's order (timestamp, then source order) makes it a violation; the evidence and
+    the title say that only the row order puts it first, so a review can set such cases apart."""
     tied = [
         ("c7", "Create Ticket", "2024-01-05 09:00", "ann", "T1"),
         ("c7", "Reply to Customer", "2024-01-05 10:00", "ann", "T1"),
         ("c7", "Send Survey", "2024-01-05 11:00", "svc-bot", None),
         ("c7", "Resolve Ticket", "2024-01-05 11:00", "ann", "T1"),
     ]
-    with Engine() as engine:
-        result = audit.run(load(tiny_log(tmp_path, ROWS + tied), ReadOptions(), engine), audit.AuditOptions())
-    assert SURVEY not in by_rule(result.findings)
-    assert any(n.startswith("order rule Resolve Ticket before Send Survey: in 1 case both carry the same timestamp")
-               for n in result.notes)
-    found = by_rule(run_audit(tiny_log(tmp_path, ROWS + VIOLATIONS + tied)))
-    assert found[SURVEY].case_ids == ["c2", "c3"]
-    assert found[SURVEY].evidence["same_timestamp_cases"] == 1
+    only = by_rule(run_audit(tiny_log(tmp_path, ROWS + tied)))[SURVEY]
+    assert only.case_ids == ["c7"] and only.evidence["same_timestamp_cases"] == 1
+    assert only.title == "Send Survey happens before Resolve Ticket in 1 case (all only by the export's row order: same timestamp)"
+    assert only.evidence["hours_early"]["median"] == 0.0
+    found = by_rule(run_audit(tiny_log(tmp_path, ROWS + VIOLATIONS + tied)))[SURVEY]
+    assert found.case_ids == ["c2", "c3", "c7"] and found.evidence["same_timestamp_cases"] == 1
+    assert found.title.endswith("in 3 cases (1 of them only by the export's row order: same timestamp)")

@@ -4,11 +4,12 @@ Business rules (contract):
 - The rules are the rule pack's `[[order]]` rules plus two defaults when the roles are known (a survey is
   sent only after the resolution; a case is closed only after an agent responded): `ctx.roles.order`.
 - For a rule (`before` A, `after` B; each a set of activities), a case violates it when some event of B
-  comes while no event of A has yet occurred in the case. "Before" means an earlier timestamp: a B with
-  the same timestamp as the case's first A is not a violation, since only the rows' order in the export
-  (often sorted by name) would put it first. Such cases are counted in `same_timestamp_cases` (or, when
-  the rule has no violation, in a note). An event that is both an A and a B never violates the rule by
-  itself.
+  comes while no event of A has yet occurred in the case. "Before" is the case's order: timestamp, then
+  source order, so two events with the same timestamp keep the order of the log (the contract's case set).
+  Where that order rests on the rows' order alone (every violating B of the case carries the same
+  timestamp as the case's first A; an export sorted by name puts a survey above a resolution of the same
+  second), the case is counted in `same_timestamp_cases` and the title says how many such cases there are:
+  a review can set them apart. An event that is both an A and a B never violates the rule by itself.
 - One finding per rule that at least one case violates; `activities` = [A…, B…]; its cases are exactly the
   violating cases.
 
@@ -57,29 +58,22 @@ def _check(ctx: AuditContext, rule: OrderRule) -> Finding | None:
         first_a=ibis.ifelse(is_a, e.pos, ibis.null("int64")).min().over(case),
         a_ts=ibis.ifelse(is_a, e.timestamp, ibis.null(e.timestamp.type())).min().over(case),
     )
-    # B while A has not yet occurred: A never occurs in the case, or only after this event; at the same
+    # B while A has not yet occurred: A never occurs in the case, or only after this event. At the same
     # timestamp as the first A, only the export's row order says which came first.
     bad = marked.filter(
         marked.activity.isin(list(rule.after)) & (marked.first_a.isnull() | (marked.pos < marked.first_a))
     )
     bad = bad.mutate(tied=bad.first_a.notnull() & (bad.timestamp == bad.a_ts))
-    all_cases = _per_case(ctx, bad)
-    per_case = all_cases.filter(all_cases.violations > 0)
+    per_case = _per_case(ctx, bad)
     try:
-        tied = int(all_cases.filter(all_cases.violations == 0).count().execute())
         stats = _stats(per_case)
         if stats["cases"] == 0:
-            if tied:
-                ctx.notes.append(
-                    f"order rule {' / '.join(rule.before)} before {' / '.join(rule.after)}: in {tied:,} case"
-                    f"{'s' if tied != 1 else ''} both carry the same timestamp, so their order is unknown; "
-                    "not counted as violations"
-                )
             return None
+        tied = int(per_case.filter(per_case.untied == 0).count().execute())
         case_ids = ctx.ids(per_case)
         edges = _edges(per_case)
     finally:
-        ctx.log.engine.drop(all_cases)
+        ctx.log.engine.drop(per_case)
     customer_facing = set(ctx.roles.of("survey")) | set(ctx.roles.of("agent_response"))
     reached = all(a in customer_facing for a in rule.after)
     evidence: dict[str, Any] = {
@@ -95,9 +89,10 @@ def _check(ctx: AuditContext, rule: OrderRule) -> Finding | None:
     }
     a, b = " / ".join(rule.before), " / ".join(rule.after)
     n = len(case_ids)
+    same = f" ({'all' if tied == n else f'{tied:,} of them'} only by the export's row order: same timestamp)" if tied else ""
     return ctx.finding(
         kind="order_violation",
-        title=f"{b} happens before {a} in {n:,} case{'s' if n != 1 else ''}",
+        title=f"{b} happens before {a} in {n:,} case{'s' if n != 1 else ''}{same}",
         activities=[*rule.before, *rule.after],
         case_ids=case_ids,
         evidence=evidence,
@@ -105,17 +100,17 @@ def _check(ctx: AuditContext, rule: OrderRule) -> Finding | None:
 
 
 def _per_case(ctx: AuditContext, bad: ir.Table) -> ir.Table:
-    """One row per case with a B before its first A: its first violating B (what, who, the edge into it), how
-    early it was; `violations` counts the Bs strictly earlier than the first A (0: only tied ones)."""
-    counted = ~bad.tied
+    """One row per violating case: its first violating B (what, who, the edge into it), how early it was;
+    `untied`: its violating Bs with a timestamp earlier than the first A (0: the row order alone decides)."""
     per_case = bad.group_by("case_id").aggregate(
-        violations=bad.count(where=counted),
-        b_act=bad.activity.argmin(bad.pos, where=counted),
-        b_prev=bad.prev_activity.argmin(bad.pos, where=counted),
-        b_system=bad.is_system.argmin(bad.pos, where=counted),
-        b_customer=bad.is_customer.argmin(bad.pos, where=counted),
-        b_known=bad.resource.notnull().argmin(bad.pos, where=counted),
-        b_ts=bad.timestamp.min(where=counted),
+        violations=bad.count(),
+        untied=bad.count(where=~bad.tied),
+        b_act=bad.activity.argmin(bad.pos),
+        b_prev=bad.prev_activity.argmin(bad.pos),
+        b_system=bad.is_system.argmin(bad.pos),
+        b_customer=bad.is_customer.argmin(bad.pos),
+        b_known=bad.resource.notnull().argmin(bad.pos),
+        b_ts=bad.timestamp.min(),
         a_ts=bad.a_ts.min(),
     )
     hours = (Engine.epoch_seconds(per_case.a_ts) - Engine.epoch_seconds(per_case.b_ts)) / 3600.0
