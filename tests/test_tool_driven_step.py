@@ -99,3 +99,17 @@ def test_date_only_logs_make_no_timer_claims(tmp_path: Path) -> None:
         rows.append((f"c{i}", "Open", d.strftime("%Y-%m-%d"), "ann", "T1"))
         rows.append((f"c{i}", "Answer", (d + timedelta(days=rng.choice([1, 1, 1, 2, 3]))).strftime("%Y-%m-%d"), "bob", "T1"))
     assert not [f for f in run_audit(tiny_log(tmp_path, rows)) if f.kind == "tool_driven_step"]
+
+
+def test_a_customer_is_never_a_timer(tmp_path: Path) -> None:
+    """A copied or generated log where the customer always reopens exactly 10 h after the assignment: the
+    constant delay is the data's, not the tool's, and the customer's step is not tool-driven."""
+    rng = random.Random(3)
+    rows = []
+    for i in range(40):
+        t = datetime(2024, 1, 1) + timedelta(hours=rng.uniform(0, 2000))
+        rows.append((f"c{i}", "Assign", t.strftime("%Y-%m-%d %H:%M:%S"), "ann", "T1"))
+        rows.append((f"c{i}", "Reopen", (t + timedelta(hours=10)).strftime("%Y-%m-%d %H:%M:%S"), "customer", None))
+        rows.append((f"c{i}", "Reminder", (t + timedelta(hours=48)).strftime("%Y-%m-%d %H:%M:%S"), "ann", "T1"))
+    steps = tool_steps(run_audit(tiny_log(tmp_path, rows)))
+    assert "Reopen" not in steps and steps.get("Reminder") == "timer"

@@ -12,7 +12,8 @@ hold are listed in `evidence.also`):
   coarser) of at least `MIN_TIMER`, which people do not do to the minute; a delay under `MODE_RESOLUTION`
   times the timestamps' resolution is not judged (a date-only log puts every delay on whole days).
   Evidence: trigger, median and modal delay, spread, shares, which signature. A timer wins over
-  `system_account`, being the more specific mechanism.
+  `system_account`, being the more specific mechanism. A step that customer accounts do in at least
+  `MAX_SHARE_CUSTOMER` of its events is never a timer: customers do not run on the tool's clock.
 - `system_account`: at least `MIN_SHARE_SYSTEM` of the step's events are by system accounts (rule pack, else
   inferred: see roles.py).
 - `chained_bookkeeping`: the step directly follows one specific activity, by the same human resource, within
@@ -46,6 +47,7 @@ MIN_MODE_SHARE = 0.25
 MODE_BUCKET = 60  # seconds: delays within a minute of each other are the same setting
 MODE_RESOLUTION = 100
 MIN_SHARE_SYSTEM = 0.8
+MAX_SHARE_CUSTOMER = 0.5
 MAX_CHAIN = 60.0  # seconds
 MIN_SHARE_CHAIN = 0.9
 _NOTIFY = re.compile(r"\b(notif\w*|e-?mail\w*|sms|message\w*|survey\w*|letter|alert\w*)\b", re.IGNORECASE)
@@ -62,6 +64,7 @@ def detect(ctx: AuditContext) -> list[Finding]:
         .aggregate(
             n=e.count(),
             system=e.is_system.cast("float64").mean(),
+            customer=e.is_customer.cast("float64").mean(),
             downstream=((Engine.epoch_seconds(e.next_ts) - Engine.epoch_seconds(ts)) / 3600.0).median(),
             # Off the whole minute, hour, day (UTC): integer arithmetic, where reading a field off an
             # instant converts its time zone per value.
@@ -86,7 +89,9 @@ def detect(ctx: AuditContext) -> list[Finding]:
     for row in judged.itertuples(index=False):
         act = str(row.activity)
         mechanisms: dict[str, dict[str, Any]] = {}
-        if act in timers:
+        # A customer is no timer: a step mostly done by customer accounts at a fixed delay is a pattern of
+        # the data (a generated or copied log), not a setting of the tool.
+        if act in timers and float(row.customer) < MAX_SHARE_CUSTOMER:
             mechanisms["timer"] = timers[act]
         if float(row.system) >= MIN_SHARE_SYSTEM:
             mechanisms["system_account"] = {"system_share": round(float(row.system), 4)}
