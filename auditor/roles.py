@@ -89,6 +89,7 @@ class Accounts:
     system_from_pack: bool = False
     customer_from_pack: bool = False
     notes: tuple[str, ...] = ()
+    known: int = 0  # accounts in the log (0: it names no resource)
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,7 @@ def infer_accounts(table: ir.Table, pack: RulePack) -> Accounts:
         system_from_pack=system_globs is not None,
         customer_from_pack=customer_globs is not None,
         notes=tuple(notes),
+        known=len(names),
     )
 
 

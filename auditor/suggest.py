@@ -51,7 +51,8 @@ def suggest(roles: Roles, source: str, thresholds: Thresholds | None = None) -> 
     lines += ["", "[resources]", "# glob patterns of account names; when `system` is given, no other account is one"]
     for key, names in (("system", acc.system), ("customer", acc.customer)):
         if not names:
-            lines.append(f"# {key} = []    # no account of this log looks like one")
+            why = "no account of this log looks like one" if acc.known else "the log names no resource (who did each step)"
+            lines.append(f"# {key} = []    # {why}")
             continue
         lines.append(f"{key} = [")
         for n in names:

@@ -161,3 +161,11 @@ def test_an_empty_working_hours_and_a_miscased_zone_are_usage_errors(tmp_path: P
     res = runner.invoke(app, ["audit", str(SAMPLE), "--timezone", "europe/berlin"])
     assert res.exit_code == 2
     assert "did you mean 'Europe/Berlin'? (zone names are case-sensitive)" in res.stderr
+
+
+def test_rules_suggest_says_when_the_log_names_no_resource(tmp_path: Path) -> None:
+    src = tmp_path / "nores.csv"
+    src.write_text("case,activity,timestamp\nc1,Open,2024-03-01 08:00\nc1,Close,2024-03-01 09:00\n")
+    res = runner.invoke(app, ["rules", "suggest", str(src), "-q"])
+    assert res.exit_code == 0
+    assert "# system = []    # the log names no resource (who did each step)" in res.stdout
