@@ -13,7 +13,8 @@ Business rules (base.py states the interface; this module is its single implemen
   `ReadOptions.status_new_only` it is just `<new>` (`Status cleared` when empty).
 - A group change is `<Field> changed` and sets `team` for that event and every following event of the case
   until the next group change (an empty new group clears it). An owner change is `<Field> changed` and sets
-  the attribute column `owner` the same way. Every other field change is `<Field> changed`; its old and new
+  the attribute column `owner` the same way; an owner change whose new owner is a group (a Salesforce
+  queue) is `<Field> changed to a queue`, a group change: routing and a person taking the case are two steps. Every other field change is `<Field> changed`; its old and new
   values stay in their own columns as attributes.
 - Before a case's first group (owner) change the team (owner) is NULL, unless the export says otherwise: a
   creation row that sets the group, or the old value of the first group change, which names the team in
@@ -357,6 +358,9 @@ def convert(table: ir.Table, options: ReadOptions, source: str, spec: ChangeHist
             t.__h_role == "status",
             status_activity(_label(t[OLD], spec), _label(t[NEW], spec), options.status_new_only),
         ),
+        # Routing a case to a queue and a person taking it are two steps: under one name, every routed
+        # case looked like rework.
+        (t.__h_owner_field & (t.__h_role == "group"), humanize(t[F]) + " changed to a queue"),
         else_=humanize(t[F]) + " changed",
     )
     return finish(t.mutate(**{ACTIVITY: activity}), table, profile=spec.profile, source=source)

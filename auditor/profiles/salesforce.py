@@ -154,6 +154,7 @@ def _snapshots(table: ir.Table, options: ReadOptions, source: str) -> ir.Table:
     activity = ibis.cases(
         (creation, "Created"),
         (status_changed, h.status_activity(t.__h_prev_status, t.__h_status, options.status_new_only)),
+        (owner_changed & queue, "Owner changed to a queue"),
         (owner_changed, "Owner changed"),
         else_="Case updated",
     )
