@@ -10,10 +10,14 @@ Vendor facts this profile relies on:
 - `Change` events: `status` is the status, `group_id` the group (the team), `assignee_id` the owner (an
   empty value clears it). Values are ids, kept as they are.
 - Events of other types (Comment, Notification, …) have no field name: their type is the activity.
+- Author `-1` is Zendesk itself (triggers, automations, the closing job). It is named `SYSTEM_AUTHOR`, so the
+  audit counts it as a system account by its name: its closing job's extra field change is not "further
+  work after closure", nor its notifications a person handing work around.
 """
 
 from __future__ import annotations
 
+import ibis
 import ibis.expr.types as ir
 
 from auditor.options import ReadOptions
@@ -24,6 +28,11 @@ NAME = "zendesk"
 CASE = ("ticket_id", "Ticket ID", "ticket")
 TIMESTAMP = ("created_at", "Created at", "created", "timestamp")
 RESOURCE = ("author_id", "Author ID", "author", "updater_id")
+SYSTEM_AUTHOR = "Zendesk system (-1)"
+
+
+def _system_author(t: ir.Table) -> ir.Table:
+    return t.mutate(resource=ibis.ifelse(t.resource == "-1", SYSTEM_AUTHOR, t.resource))
 
 SPEC = h.ChangeHistory(
     profile=NAME,
@@ -36,6 +45,7 @@ SPEC = h.ChangeHistory(
     status_fields=("status",),
     group_fields=(("group_id", "group"),),
     owner_fields=("assignee_id", "assignee"),
+    prepare=_system_author,
 )
 
 
