@@ -453,12 +453,12 @@ def _run(log: EventLog, options: AuditOptions, say: Progress) -> AuditResult:
 def input_notes(log: EventLog, events: ir.Table) -> list[str]:
     """What the reader of the findings must know about the input: rows that are not in the audit, and
     timestamps without a time of day (every event at one clock time, two across a daylight-saving change)."""
-    notes = []
     s = log.summary
+    notes = [s.advice] if s.advice else []
     if s.rejected or s.duplicates:
         notes.append(
             f"{_count(s.rejected, 'row')} of {log.name or 'the source'} rejected and "
-            f"{_count(s.duplicates, 'exact duplicate')} left out: the findings cover the other "
+            f"{_count(s.duplicates, 'exact duplicate')}{_twins(s.twins)} left out: the findings cover the other "
             f"{_count(s.accepted, 'event')} (`auditor ingest` writes the rejected rows with their reasons)"
         )
     seconds = Engine.epoch_us(events.timestamp) % 86_400_000_000
@@ -530,6 +530,10 @@ def _outlying_note(m: int, side: str, rest: datetime | None, start: datetime | N
         f"a mistyped date? Case durations, stalled cases' idle time and discontinued or introduced steps are "
         f"measured to the log's {edge}"
     )
+
+
+def _twins(n: int) -> str:
+    return f" (of which {_count(n, 'vendor twin row')}: a CRM's second record of one change)" if n else ""
 
 
 def _count(n: int, noun: str) -> str:

@@ -196,6 +196,8 @@ def _read(ui: Ui, engine: Engine, source: Path, options: ReadOptions, *, summary
         log = load(source, options, engine, progress=step)
     _report_mapping(ui, log.summary)
     s = log.summary
+    if s.advice:
+        ui.note(f"note: {s.advice}")
     if summary and (s.rejected or s.duplicates):
         ui.note(f"{s.rejected:,} rows rejected and {s.duplicates:,} duplicates left out (see `auditor ingest`)")
     return log

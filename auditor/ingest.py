@@ -26,6 +26,7 @@ from auditor.engine import ROW, CsvDialect, Engine, RawRejects
 from auditor.errors import InputError, MappingError, StrictModeError, UsageError
 from auditor.mapping import ColumnMapping, infer_mapping, resolve_column
 from auditor.options import ReadOptions
+from auditor.profiles import looks_like
 from auditor.profiles.base import REASON, TWIN, Profile
 from auditor.readers import text
 from auditor.timestamps import TimestampPlan, plan, plausible, plausible_range, to_utc
@@ -60,6 +61,7 @@ class IngestSummary:
     delimiter: str | None = None
     profile: str | None = None
     cases: int = 0
+    advice: str | None = None  # how the source would read better (a profile it looks like)
 
     def balanced(self) -> bool:
         return self.rows_read == self.accepted + self.rejected + self.duplicates
@@ -189,10 +191,24 @@ def _build(
         "case": options.case, "activity": options.activity, "timestamp": options.timestamp,
         "resource": options.resource, "team": options.team,
     }
-    if profile is not None:
-        mapping = _profile_mapping(profile, source_cols, given, name)
-    else:
-        mapping = infer_mapping(source_cols, given=given, source=name)
+    # A field-history export read without its profile (or with another one) gives a log of field names:
+    # the error, or the summary, says which profile the columns look like.
+    layout = looks_like(source_cols)
+    hint = f"the columns look like a {layout} field-history export: try --profile {layout}"
+    try:
+        if profile is not None:
+            mapping = _profile_mapping(profile, source_cols, given, name)
+        else:
+            mapping = infer_mapping(source_cols, given=given, source=name)
+    except MappingError as exc:
+        if layout is None or (profile is not None and profile.name == layout):
+            raise
+        raise MappingError(f"{exc}; {hint}") from exc
+    if profile is None and layout is not None:
+        summary.advice = (
+            f"{hint}, which turns each field change into a process event (as read now, the activities are "
+            f"the {mapping.activity!r} column's values)"
+        )
     summary.mapping = mapping
     tsplan: TimestampPlan = plan(
         engine, raw, mapping.timestamp, fmt=options.timestamp_format, zone=options.timezone, source=name

@@ -624,3 +624,24 @@ def test_missing_column_error_lists_the_files_own_names(engine: Engine, tmp_path
         ingest(engine, path, profile="zendesk")
     message = str(err.value)
     assert "'Activity', 'Team'" in message and "src_" not in message
+
+
+def test_a_history_export_without_its_profile_is_pointed_to_it(engine: Engine, tmp_path: Path) -> None:
+    """Read without --profile, a field-history export fails on the activity column, or reads field values
+    as activities; read with another vendor's profile it fails on that vendor's columns. Either way the
+    user is told which profile the columns look like."""
+    history = tmp_path / "casehistory.csv"
+    history.write_text(
+        "CaseId,CreatedById,CreatedDate,Field,OldValue,NewValue\n"
+        "500A,u1,2024-03-04T09:00:00.000+0000,created,,\n"
+        "500A,u1,2024-03-04T09:10:00.000+0000,Status,New,Working\n"
+    )
+    with pytest.raises(MappingError, match="look like a salesforce field-history export: try --profile salesforce$"):
+        load(history, ReadOptions(), engine)
+    with pytest.raises(MappingError, match="zendesk profile expects a case column.*try --profile salesforce$"):
+        load(history, ReadOptions(profile="zendesk"), engine)
+    snapshot = tmp_path / "casehistory2.csv"
+    snapshot.write_text("CaseId,CreatedDate,Status,OwnerId\n500A,2024-03-04T09:00:00Z,New,005x\n")
+    log = load(snapshot, ReadOptions(), engine)
+    assert log.summary.advice is not None and "try --profile salesforce" in log.summary.advice
+    assert load(snapshot, ReadOptions(profile="salesforce"), engine).summary.advice is None
