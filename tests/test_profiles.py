@@ -645,3 +645,14 @@ def test_a_history_export_without_its_profile_is_pointed_to_it(engine: Engine, t
     log = load(snapshot, ReadOptions(), engine)
     assert log.summary.advice is not None and "try --profile salesforce" in log.summary.advice
     assert load(snapshot, ReadOptions(profile="salesforce"), engine).summary.advice is None
+
+
+def test_an_event_type_in_camel_case_reads_as_words(engine: Engine, tmp_path: Path) -> None:
+    src = tmp_path / "zd.csv"
+    src.write_text(
+        "ticket_id,created_at,author_id,type,field_name,previous_value,value\n"
+        "1,2024-03-01T09:00:00Z,5,Create,status,,new\n"
+        "1,2024-03-01T10:00:00Z,7,SatisfactionRating,,,good\n"
+    )
+    _, events = ingest(engine, src, profile="zendesk")
+    assert case(events, "1", "activity") == ["Created", "Satisfaction Rating"]

@@ -47,6 +47,7 @@ FL = "__h_field_lc"  # the same in lower case, for matching
 OLD = "__h_old"
 NEW = "__h_new"
 TYPE = "__h_type"  # lower-case event type (Zendesk), when the export has a type column
+TYPE_NAME = "__h_type_name"  # the event type as written
 CREATION = "__h_creation"  # bool: a row of the case's creation
 FIXED = "__h_fixed"  # text: a fixed activity name for this row (pseudo-fields, non-field events)
 NEW_IS_GROUP = "__h_new_group"  # bool: an owner-field row whose new value is a group (Salesforce queue)
@@ -199,6 +200,8 @@ def convert(table: ir.Table, options: ReadOptions, source: str, spec: ChangeHist
             OLD: clean(table[old_col]),
             NEW: clean(table[new_col]),
             TYPE: clean(table[type_col]).lower() if type_col else ibis.null("string"),
+            # as written, for the activity name: "SatisfactionRating" reads "Satisfaction rating"
+            TYPE_NAME: clean(table[type_col]) if type_col else ibis.null("string"),
         }
     )
     field_row = t[TYPE].isnull() | in_names(t[TYPE], spec.field_types) if type_col else ibis.literal(True)
@@ -234,7 +237,7 @@ def convert(table: ir.Table, options: ReadOptions, source: str, spec: ChangeHist
         else ibis.null("string")
     )
     if type_col:
-        fixed = ibis.ifelse(~t.__h_field_row & t[F].isnull(), humanize(t[TYPE]), fixed)
+        fixed = ibis.ifelse(~t.__h_field_row & t[F].isnull(), humanize(t[TYPE_NAME]), fixed)
     t = t.mutate(
         **{
             FIXED: fixed,
