@@ -176,6 +176,14 @@ def infer_accounts(table: ir.Table, pack: RulePack) -> Accounts:
                     f"system account by behaviour: active in {int(hours)} of 24 hours, {float(weekend):.0%} on "
                     f"weekends, {int(events) / typical:.0f}x the events of a typical account"
                 )
+    both = sorted(set(system) & set(customer))
+    if both:
+        # A customer is never a system account (a customer's events are contacts, not the tool's steps).
+        notes.append(
+            f"accounts {', '.join(repr(n) for n in both[:5])}{' …' if len(both) > 5 else ''} match both the system "
+            "and the customer accounts: counted as customers"
+        )
+        system = [n for n in system if n not in set(both)]
     return Accounts(
         system=tuple(sorted(system)),
         customer=tuple(sorted(customer)),
@@ -243,7 +251,11 @@ def infer(table: ir.Table, pack: RulePack) -> Roles:
     if not roles["customer_contact"].activities and accounts.customer:
         roles["customer_contact"] = _contacts_by_behaviour(table, accounts, by_customer, roles)
     if not roles["resolution"].activities and roles["closure"].activities:
-        notes.append("no resolution activity found: closure activities stand in for resolution")
+        notes.append(
+            "the rule pack lists no resolution activity: closure activities stand in for resolution"
+            if roles["resolution"].from_pack else
+            "no resolution activity found: closure activities stand in for resolution"
+        )
     order = list(pack.order)
     survey, resolution = roles["survey"].activities, roles["resolution"].activities or roles["closure"].activities
     if survey and resolution:

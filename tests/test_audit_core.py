@@ -254,6 +254,11 @@ def test_account_patterns_that_match_nobody_are_noted(tmp_path: Path) -> None:
     assert [n for n in partly.notes if "[resources]" in n] == [
         "rule pack [resources] system: 'nobody-*' matches no account of this log"
     ]
+    both = roles_with('[resources]\nsystem = ["bot-*"]\ncustomer = ["bot-router"]\n')
+    assert both.accounts.system == () and both.accounts.customer == ("bot-router",)
+    assert "accounts 'bot-router' match both the system and the customer accounts: counted as customers" in both.notes
+    packed = roles_with('[roles]\nresolution = []\nclosure = ["Close"]\n')
+    assert "the rule pack lists no resolution activity: closure activities stand in for resolution" in packed.notes
     none = roles_with('[resources]\nsystem = []\n')
     assert none.accounts.system == () and not [n for n in none.notes if "[resources]" in n]
 
