@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 from auditor.businesstime import WorkingHours, business_hours_between
 from auditor.engine import Engine
 from auditor.findings import CaseIds, Cost, Finding, log_header, rank, severity_for
-from auditor.ingest import EventLog
+from auditor.ingest import NEWEST_FIRST_NOTE, EventLog
 from auditor.parking import SUB_STATUS_COLUMNS
 from auditor.roles import Roles, infer
 from auditor.rules import ROLE_NAMES, RulePack, check_activities
@@ -455,6 +455,8 @@ def input_notes(log: EventLog, events: ir.Table) -> list[str]:
     timestamps without a time of day (every event at one clock time, two across a daylight-saving change)."""
     s = log.summary
     notes = [s.advice] if s.advice else []
+    if s.newest_first:
+        notes.append(NEWEST_FIRST_NOTE)
     if s.rejected or s.duplicates:
         notes.append(
             f"{_count(s.rejected, 'row')} of {log.name or 'the source'} rejected and "

@@ -62,6 +62,7 @@ class IngestSummary:
     profile: str | None = None
     cases: int = 0
     advice: str | None = None  # how the source would read better (a profile it looks like)
+    newest_first: bool = False  # the source lists events newest first; `seq` counts rows from its end
 
     def balanced(self) -> bool:
         return self.rows_read == self.accepted + self.rejected + self.duplicates
@@ -295,6 +296,14 @@ def _build(
     if dup_rows is not None and duplicates:
         events = events.anti_join(dup_rows, events.seq == dup_rows[ROW])
     late_rejects: list[ir.Table] = []
+    # An export listed newest first (a CRM's history list, ORDER BY ... DESC) also lists the events of one
+    # moment in reverse: `seq`, which orders equal timestamps, then counts rows from the end of the file, so
+    # a case's creation still comes before the field changes saved with it.
+    flip_from: int | None = None
+    if _newest_first(parsed):
+        flip_from = int(parsed.seq.max().execute()) + 1
+        events = events.mutate(seq=flip_from - events.seq)
+        summary.newest_first = True
     events, lifecycle_rejects = _lifecycle(engine, events, options.lifecycle)
     if lifecycle_rejects is not None:
         late_rejects.append(lifecycle_rejects)
@@ -320,7 +329,7 @@ def _build(
         events = engine.materialize(events, "log")
         engine.drop(parsed)
 
-    rejected = _rejected_table(engine, raw, bad, rejects, source_cols, late_rejects)
+    rejected = _rejected_table(engine, raw, bad, rejects, source_cols, late_rejects, flip_from)
     engine.drop(raw)
     summary.rows_read = rows_read
     summary.accepted = int(events.count().execute())
@@ -379,10 +388,11 @@ def _rejected_table(
     rejects: RawRejects,
     source_cols: list[str],
     late_rejects: list[ir.Table],
+    flip_from: int | None = None,
 ) -> ir.Table:
     """`row`, `reason`, then the original fields as text: the contract's rejected-rows layout.
     `late_rejects`: rows rejected after parsing (by a profile, or lifecycle transitions), as `seq` and
-    REASON."""
+    REASON; `flip_from`: set when `seq` counts rows from the end (a newest-first export), row = flip_from - seq."""
     out = {c: ("src_" + c if c in ("row", "reason") else c) for c in source_cols}
     parts = [
         bad.select(row=bad[ROW], reason=bad.__reason, **{out[c]: bad[c].cast("string") for c in source_cols})
@@ -398,13 +408,36 @@ def _rejected_table(
         parts.append(structural.mutate(**{out[c]: ibis.null("string") for c in source_cols}))
     for late in late_rejects:
         # The original fields come from the source rows themselves, exactly as read.
-        p = late.select(p_row=late.seq, p_reason=late[REASON].fill_null("the profile found no activity for this row"))
+        source_row = late.seq if flip_from is None else flip_from - late.seq
+        p = late.select(p_row=source_row, p_reason=late[REASON].fill_null("the profile found no activity for this row"))
         j = p.join(raw, p.p_row == raw[ROW])
         parts.append(j.select(row=j.p_row, reason=j.p_reason, **{out[c]: j[c].cast("string") for c in source_cols}))
     table = parts[0]
     for other in parts[1:]:
         table = table.union(other)
     return engine.materialize(table.order_by("row"), "rejected")
+
+
+NEWEST_FIRST_NOTE = (
+    "the source lists each case's events newest first: events with the same timestamp are taken in the "
+    "reverse of the listed order (the export's oldest first), and `seq` counts rows from the end"
+)
+NEWEST_FIRST_SAMPLE = 200_000  # rows: the order of an export shows in its first rows
+NEWEST_FIRST_MIN = 5  # backward steps within a case, at least, and nine times the forward ones
+
+
+def _newest_first(parsed: ir.Table) -> bool:
+    """Whether the source lists each case's events newest first: between consecutive rows of one case,
+    time goes back nearly always (at least nine times as often as forward, and `NEWEST_FIRST_MIN` times)."""
+    s = parsed.filter(parsed.seq <= NEWEST_FIRST_SAMPLE).select("case_id", "timestamp", "seq")
+    w = ibis.window(order_by="seq")
+    s = s.mutate(p_case=s.case_id.lag().over(w), p_ts=s.timestamp.lag().over(w))
+    same = s.filter((s.p_case == s.case_id) & s.timestamp.notnull() & s.p_ts.notnull())
+    row = same.aggregate(
+        back=(same.timestamp < same.p_ts).cast("int64").sum(), forward=(same.timestamp > same.p_ts).cast("int64").sum()
+    ).execute().iloc[0]
+    back, forward = int(row["back"] or 0), int(row["forward"] or 0)
+    return back >= NEWEST_FIRST_MIN and back >= 9 * forward
 
 
 LIFECYCLE_COLUMNS = ("lifecycle:transition", "lifecycle_transition", "lifecycle", "transition")

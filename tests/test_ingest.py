@@ -429,3 +429,18 @@ def test_whole_float_ids_read_without_a_decimal_part(engine: Engine, tmp_path: P
     log = load(path, ReadOptions(), engine)
     assert sorted(events(log)["case_id"].unique().tolist()) == ["1042", "7.5"]
     assert log.summary.rejected == 1
+
+
+def test_a_log_listed_newest_first_keeps_one_moments_events_oldest_first(engine: Engine, tmp_path: Path) -> None:
+    """Within a case, time runs backwards down the file: two events of one moment are listed backwards too."""
+    lines = []
+    for i in range(6):
+        lines += [f"c{i},Close,2024-03-0{i + 1} 12:00:00", f"c{i},Assign,2024-03-0{i + 1} 09:00:00",
+                  f"c{i},Open,2024-03-0{i + 1} 09:00:00"]
+    log = load(write(tmp_path, "desc.csv", "case,activity,timestamp\n" + "\n".join(lines) + "\n"), ReadOptions(), engine)
+    assert log.summary.newest_first
+    ev = events(log).sort_values(["case_id", "timestamp", "seq"])
+    assert ev.loc[ev.case_id == "c0", "activity"].tolist() == ["Open", "Assign", "Close"]
+    assert ev.loc[ev.case_id == "c0", "seq"].tolist() == [16, 17, 18]  # rows 3, 2, 1 counted from the end
+    ascending = "case,activity,timestamp\n" + "\n".join(reversed(lines)) + "\n"
+    assert not load(write(tmp_path, "asc.csv", ascending), ReadOptions(), engine).summary.newest_first

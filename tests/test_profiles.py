@@ -636,9 +636,9 @@ def test_a_history_export_without_its_profile_is_pointed_to_it(engine: Engine, t
         "500A,u1,2024-03-04T09:00:00.000+0000,created,,\n"
         "500A,u1,2024-03-04T09:10:00.000+0000,Status,New,Working\n"
     )
-    with pytest.raises(MappingError, match="look like a salesforce field-history export: try --profile salesforce$"):
+    with pytest.raises(MappingError, match=r"look like a salesforce field-history export: try --profile salesforce$"):
         load(history, ReadOptions(), engine)
-    with pytest.raises(MappingError, match="zendesk profile expects a case column.*try --profile salesforce$"):
+    with pytest.raises(MappingError, match=r"zendesk profile expects a case column.*try --profile salesforce$"):
         load(history, ReadOptions(profile="zendesk"), engine)
     snapshot = tmp_path / "casehistory2.csv"
     snapshot.write_text("CaseId,CreatedDate,Status,OwnerId\n500A,2024-03-04T09:00:00Z,New,005x\n")
@@ -656,3 +656,28 @@ def test_an_event_type_in_camel_case_reads_as_words(engine: Engine, tmp_path: Pa
     )
     _, events = ingest(engine, src, profile="zendesk")
     assert case(events, "1", "activity") == ["Created", "Satisfaction Rating"]
+
+
+def test_a_newest_first_export_gives_the_same_log(engine: Engine, tmp_path: Path) -> None:
+    """A history list exported newest first (ORDER BY CreatedDate DESC) also lists the rows of one save in
+    reverse: the Owner change came before `Created`, and `Created` took the queue as its team. Events of one
+    moment now keep the export's oldest-first order, and a rejected row keeps its own row number."""
+    rows = (FIXTURES / "salesforce.csv").read_text(encoding="utf-8").splitlines()
+    header, body = rows[0], [r for r in rows[1:] if r.strip()]
+    cols = header.split(",")
+    bad = body[-1].split(",")
+    bad[cols.index("Id")], bad[cols.index("Field")] = "0175g00001Hx9999AAA", ""  # a change without a field name
+    body.append(",".join(bad))
+    oldest_first, newest_first = tmp_path / "asc.csv", tmp_path / "desc.csv"
+    oldest_first.write_text("\n".join([header, *body]) + "\n", encoding="utf-8")
+    newest_first.write_text("\n".join([header, *reversed(body)]) + "\n", encoding="utf-8")
+    log_a, a = ingest(engine, oldest_first, profile="salesforce")
+    log_d, d = ingest(engine, newest_first, profile="salesforce")
+    assert log_d.summary.newest_first and not log_a.summary.newest_first
+    same = ["case_id", "timestamp", "activity", "resource", "team", "owner"]
+    assert d[same].reset_index(drop=True).equals(a[same].reset_index(drop=True))
+    assert (log_a.summary.rejected, log_d.summary.rejected) == (1, 1)
+    assert log_a.rejected is not None and log_d.rejected is not None
+    assert log_a.rejected.execute()["row"].tolist() == [len(body)]  # the last row of the oldest-first file
+    assert log_d.rejected.execute()["row"].tolist() == [1]  # the same row, first in the newest-first file
+    assert log_d.rejected.execute()["reason"].iloc[0].startswith("no field name")
