@@ -281,7 +281,7 @@ def test_a_few_events_far_beyond_the_rest_of_the_log_are_noted(tmp_path: Path) -
     step looked discontinued, with no word about why."""
     from audit_helpers import tiny_log
 
-    from auditor.audit import input_notes
+    from auditor.caveats import input_notes
 
     rows = [(f"c{i}", act, f"2024-03-{1 + i % 25:02d} {8 + k}:00", "Ana", "T1")
             for i in range(40) for k, act in enumerate(["Open", "Work", "Close"])]
