@@ -777,9 +777,14 @@ def write_model(model: Model, out_dir: Path, formats: Sequence[str], *, title: s
                 pm4py.write_pnml(model.net, model.initial_marking, model.final_marking, str(path))
         elif fmt == "bpmn":
             bpmn = bpmn if bpmn is not None else to_bpmn(model)
+            from pm4py.objects.bpmn.layout import layouter
+
+            # pm4py's layouter adds the bpmndi shapes and edges modellers need; it lays the model out with
+            # Graphviz, so it sees the names escaped for Graphviz, and the file gets the names as they are.
+            with _pm4py_calls(), _graphviz_safe_names(bpmn):
+                bpmn = layouter.apply(bpmn)
             with _pm4py_calls():
-                # auto_layout runs pm4py's layouter, which adds the bpmndi shapes and edges modellers need.
-                pm4py.write_bpmn(bpmn, str(path), auto_layout=True)
+                pm4py.write_bpmn(bpmn, str(path), auto_layout=False)
             _escape_attribute_breaks(path)
         else:
             bpmn = bpmn if bpmn is not None else to_bpmn(model)
@@ -806,13 +811,30 @@ def _escape_attribute_breaks(path: Path) -> None:
         path.write_text(fixed, encoding="utf-8")
 
 
+@contextlib.contextmanager
+def _graphviz_safe_names(bpmn: Any) -> Any:
+    """pm4py hands task names to Graphviz as they are: a name like "<b>x</b>" is read as an HTML label
+    (dot failed, exit 3) and backslash sequences such as "\\N" as Graphviz escapes. Inside this block every
+    name is escaped for Graphviz; afterwards the names are as before."""
+    import graphviz
+
+    saved = [(node, node.get_name()) for node in bpmn.get_nodes() if node.get_name()]
+    for node, name in saved:
+        node.set_name(graphviz.escape(name))
+    try:
+        yield
+    finally:
+        for node, name in saved:
+            node.set_name(name)
+
+
 def _write_picture(bpmn: Any, path: Path, fmt: str, title: str) -> None:
     params: dict[str, Any] = {"format": "svg" if fmt == "dot" else fmt, "rankdir": "LR"}
     if title:
         # pm4py writes the title into an HTML-like label as it is: a file named "Billing & Payments.csv"
         # made dot fail.
         params.update({"enable_graph_title": True, "graph_title": html.escape(title, quote=True)})
-    with _pm4py_calls():
+    with _pm4py_calls(), _graphviz_safe_names(bpmn):
         gviz = bpmn_visualizer.apply(bpmn, parameters=params)
     if fmt == "dot":
         path.write_text(gviz.source, encoding="utf-8")

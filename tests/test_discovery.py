@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import subprocess
 import sys
@@ -324,6 +325,24 @@ def test_cli_discover_pictures_of_a_hostile_file_name(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     svg = (out / "model.svg").read_text(encoding="utf-8")
     assert "Billing &amp; &lt;Payments&gt;" in svg and "ünï" in svg
+
+
+def test_cli_discover_activity_names_that_graphviz_would_interpret(tmp_path: Path) -> None:
+    """"<b>x</b>" was read by dot as an HTML label (exit 3, even for --formats bpmn, whose layout runs dot);
+    "\\N" was drawn as a node id. The pictures show the names literally, and the BPMN keeps them exactly."""
+    names = ["<b>x</b>", "back\\slash \\N \\G \\l", "B & C"]
+    source = tmp_path / "names.csv"
+    rows = "".join(f'c{i},"{n}",2024-01-0{1 + i % 3} 0{8 + k}:00\n' for i in range(4) for k, n in enumerate(names))
+    source.write_text("case,activity,time\n" + rows, encoding="utf-8")
+    out = tmp_path / "m"
+    res = runner.invoke(app, ["discover", str(source), "-o", str(out), "--formats", "svg,bpmn"])
+    assert res.exit_code == 0, res.output
+    svg = (out / "model.svg").read_text(encoding="utf-8")
+    for name in names:
+        assert f">{html.escape(name, quote=False)}</text>" in svg
+    res = runner.invoke(app, ["conform", str(source), "--model", str(out / "model.bpmn"), "--format", "json", "-q"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["fitness"] == 1.0
 
 
 # ---------------------------------------------------------------- real logs
