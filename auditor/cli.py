@@ -573,17 +573,18 @@ def graph(
     map_opts = processmap.MapOptions(min_share=min_share, top_variants=top_variants, direction=direction.value)
     with Engine() as engine:
         log = _read(ui, engine, source, opts, summary=audit_opts is None)
+        other = None
         if audit_opts is not None:
             findings = _run_audit(ui, log, audit_opts).to_json()["findings"]
-        elif findings_file is not None and (other := processmap.origin_note(saved_header, log, findings_file)):
-            ui.note(f"warning: {other}")
+        elif findings_file is not None:
+            other = processmap.origin_note(saved_header, log, findings_file)
         if findings_file is not None and not findings:
             ui.note(f"note: {findings_file.name} holds no findings: the plain map is drawn")
         with ui.progress("drawing"):
-            view = processmap.build(log, findings, map_opts)
+            view = processmap.build(log, findings, map_opts, warnings=[other] if other else [])
             written = processmap.write(view, output)
     for note in view.notes:
-        ui.note(f"note: {note}")
+        ui.note(note if note.startswith("warning: ") else f"note: {note}")
     ui.note(
         f"wrote {', '.join(str(p) for p in written)}: {len(view.nodes):,} activities, {len(view.edges):,} paths, "
         f"{view.title.cases:,} cases"

@@ -9,9 +9,11 @@ Business rules:
 - `min_share=F` hides the activities that occur in fewer than F of the view's cases, and the paths (and
   start/end arrows) that fewer than F of the cases take, except each shown activity's busiest way in and
   busiest way out (so no box floats unconnected). `min_share=0` shows everything. Without `min_share`
-  (None) the map chooses: every activity unless there are more than AUTO_MAX_ACTIVITIES, and the smallest
-  path threshold of AUTO_SHARES that leaves about two paths per activity, but never one that hides more
-  than AUTO_MAX_HIDDEN of the transitions. What is hidden is never silent: the notes (in the title, the
+  (None) the map chooses: every activity unless there are more than AUTO_MAX_ACTIVITIES (then the
+  smallest share of AUTO_SHARES that leaves at most that many, or, when that share would hide them all,
+  the AUTO_MAX_ACTIVITIES most frequent), and the smallest path threshold of AUTO_SHARES that leaves
+  about two paths per activity, but never one that hides more than AUTO_MAX_HIDDEN of the transitions:
+  when none can, the paths stay and the notes say the map is denser than a legible one. What is hidden is never silent: the notes (in the title, the
   JSON and on stderr) count the hidden activities, paths and their transitions, and name every hidden
   activity that holds more than 1% of the events.
 - Findings (dicts in the contract's findings JSON format, from `--findings FILE` or from an audit run in
@@ -211,9 +213,13 @@ def overlay_of(findings: Sequence[Mapping[str, Any]], origin: str = "findings") 
 
 
 def build(
-    log: EventLog, findings: Sequence[Mapping[str, Any]] = (), options: MapOptions | None = None
+    log: EventLog,
+    findings: Sequence[Mapping[str, Any]] = (),
+    options: MapOptions | None = None,
+    warnings: Sequence[str] = (),
 ) -> MapView:
-    """The map of `log` with `findings` drawn over it (see the module docstring for the rules)."""
+    """The map of `log` with `findings` drawn over it (see the module docstring for the rules). `warnings`
+    (saved findings made on another log) lead the notes, so the picture carries them too."""
     opts = options or MapOptions()
     if opts.direction.upper() not in DIRECTIONS:
         raise UsageError(f"--direction {opts.direction}: use LR (left to right) or TB (top to bottom)")
@@ -285,7 +291,7 @@ def build(
         activity_share=view.activity_share,
         path_share=view.path_share,
         top_variants=opts.top_variants,
-        notes=tuple(notes),
+        notes=(*(f"warning: {w}" for w in warnings), *notes),
     )
 
 
@@ -336,11 +342,8 @@ def _filter(graph: dfg_mod.Dfg, overlay: Overlay, opts: MapOptions, notes: list[
     stuck_at = set(stuck_drawn)
     candidates = [e for e in graph.edges if e.source in kept and e.target in kept]
     connectors = _connectors(graph, kept)
-    if auto:
-        most = max(AUTO_MIN_PATHS, AUTO_PATHS_PER_ACTIVITY * len(kept))
-        path_share = _auto_path_share(candidates, connectors, cases, most)
-    else:
-        path_share = act_share
+    most = max(AUTO_MIN_PATHS, AUTO_PATHS_PER_ACTIVITY * len(kept))
+    path_share = _auto_path_share(candidates, connectors, cases, most) if auto else act_share
 
     def shown(key: tuple[str, str], n: int) -> bool:
         return _enough(n, path_share, cases) or key in connectors or key in stuck_at
@@ -388,12 +391,26 @@ def _filter(graph: dfg_mod.Dfg, overlay: Overlay, opts: MapOptions, notes: list[
                     graph.events,
                 )
             )
-        if hidden_paths or hidden_terminals:
+        if (hidden_paths or hidden_terminals) and path_share > 0:
             notes.append(
                 f"automatic: paths below {_share_text(path_share)} of cases hidden to keep the map legible "
                 f"(--min-share 0 shows all): "
                 + _hidden_paths_text(hidden_paths, hidden_transitions, graph.events - cases, hidden_terminals)
                 + "; every activity keeps its busiest path in and out"
+            )
+        elif hidden_paths or hidden_terminals:
+            # No path threshold applied: what is missing went with the hidden activities.
+            notes.append(
+                "automatic: the paths of the hidden activities are not drawn: "
+                + _hidden_paths_text(hidden_paths, hidden_transitions, graph.events - cases, hidden_terminals)
+            )
+        drawn = sum(1 for e in edges if e.cases)
+        if drawn > most:
+            notes.append(
+                f"automatic: {drawn:,} paths drawn, more than the {most:,} a legible map of {len(kept):,} "
+                f"activities holds: hiding the thin ones would leave out more than "
+                f"{_share_text(AUTO_MAX_HIDDEN)} of the transitions, so they stay; --min-share or --top-variants "
+                "thins the map"
             )
     elif act_share > 0:
         # Shown from ceil(share × cases) cases on: say the whole number.
@@ -440,13 +457,21 @@ def _enough(n: int, share: float, cases: int) -> bool:
 
 
 def _auto_share(counts: Sequence[int], cases: int, limit: int) -> float:
-    """The smallest of AUTO_SHARES that leaves at most `limit` items (0 when they already fit)."""
+    """The smallest of AUTO_SHARES that leaves at most `limit` items (0 when they already fit). When that
+    share would leave none (many items of about the same frequency: one step of AUTO_SHARES hides them
+    all), the share of the `limit`-th most frequent item: the `limit` most frequent stay (more on ties)."""
     if len(counts) <= limit:
         return 0.0
     for share in AUTO_SHARES:
-        if sum(1 for n in counts if _enough(n, share, cases)) <= limit:
-            return share
-    return AUTO_SHARES[-1]
+        left = sum(1 for n in counts if _enough(n, share, cases))
+        if left <= limit:
+            if left:
+                return share
+            break
+    else:
+        return AUTO_SHARES[-1]
+    # just below the item's own share, so that float rounding cannot hide it
+    return sorted(counts, reverse=True)[limit - 1] / cases * (1 - 1e-12)
 
 
 def _auto_path_share(

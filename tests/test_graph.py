@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import random
 import re
 import shutil
 from collections.abc import Iterator
@@ -568,6 +569,8 @@ def test_cli_graph_warns_about_findings_of_another_log(tiny_csv: Path, tmp_path:
         expected = (f"warning: the findings in findings.json were made on a log of 999 events and 7 cases, this one "
                     f"has {len(TINY)} events and 5 cases")
         assert (expected in res.stderr) is warned, res.stderr
+        # the picture says it too: pasted into a review, it must not pass for this log's findings
+        assert ("were made on a log of 999 events" in out.read_text(encoding="utf-8")) is warned
 
 
 def test_cli_graph_says_when_saved_findings_draw_nothing(tiny_csv: Path, tmp_path: Path, tiny: EventLog) -> None:
@@ -667,3 +670,19 @@ def test_graph_runs_the_audit_and_draws_its_stuck_paths(tmp_path: Path) -> None:
     assert res.exit_code == 0 and "stuck" not in plain.read_text()
     res = CliRunner().invoke(app, ["graph", str(root / "logs" / "support-desk.csv"), "--no-findings", "--findings", str(plain), "-o", str(plain)])
     assert res.exit_code == 2
+
+
+def test_many_activities_of_about_the_same_frequency_never_make_an_empty_map(engine: Engine) -> None:
+    """60 activities, each in about a tenth of the cases: one step of the automatic thresholds hid every one
+    of them, and the map was empty. The 40 most frequent stay; the notes say that the paths stay dense and
+    that the paths of hidden activities are not drawn, instead of claiming a path threshold."""
+    rng = random.Random(5)
+    rows = []
+    for c in range(400):
+        for k in range(rng.randint(4, 10)):
+            rows.append((f"c{c}", f"Step {rng.randrange(60):02d}", float(k)))
+    view = build(make_log(engine, rows), [], MapOptions())
+    assert processmap.AUTO_MAX_ACTIVITIES <= len(view.nodes) < 60
+    assert not any(n.startswith("automatic: paths below") for n in view.notes)
+    assert any(n.startswith("automatic: the paths of the hidden activities are not drawn") for n in view.notes)
+    assert any("paths drawn, more than the" in n for n in view.notes)
