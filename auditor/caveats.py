@@ -1,7 +1,8 @@
 """Caveats about the input that qualify every finding of an audit, stated in its notes.
 
 Business rules:
-- A source that looks like a CRM field-history export read without its profile: which profile to use.
+- A source that looks like a CRM field-history export read without its profile: which profile to use;
+  what the reader noticed about the source (XES traces sharing a name, read as one case).
 - A source listed newest first: the events of one moment are taken oldest first (`seq` counts from the end).
 - Rows rejected or left out as duplicates (vendor twin rows named): the findings cover the rest.
 - No resource in the log: ping-pong between people, system accounts, chained bookkeeping and touch time
@@ -29,7 +30,7 @@ from auditor.ingest import NEWEST_FIRST_NOTE, EventLog
 def input_notes(log: EventLog, events: ir.Table) -> list[str]:
     """The notes about the input, in the order of the module's rules."""
     s = log.summary
-    notes = [s.advice] if s.advice else []
+    notes = [*([s.advice] if s.advice else []), *s.notes]
     if s.newest_first:
         notes.append(NEWEST_FIRST_NOTE)
     if s.rejected or s.duplicates:

@@ -200,6 +200,8 @@ def _read(ui: Ui, engine: Engine, source: Path, options: ReadOptions, *, summary
         ui.note(f"note: {s.advice}")
     if s.newest_first:
         ui.note(f"note: {NEWEST_FIRST_NOTE}")
+    for note in s.notes:
+        ui.note(f"note: {note}")
     if summary and (s.rejected or s.duplicates):
         ui.note(f"{s.rejected:,} rows rejected and {s.duplicates:,} duplicates left out (see `auditor ingest`)")
     return log

@@ -63,6 +63,7 @@ class IngestSummary:
     cases: int = 0
     advice: str | None = None  # how the source would read better (a profile it looks like)
     newest_first: bool = False  # the source lists events newest first; `seq` counts rows from its end
+    notes: list[str] = field(default_factory=list)  # what the reader of the log must know about the source
 
     def balanced(self) -> bool:
         return self.rows_read == self.accepted + self.rejected + self.duplicates
@@ -111,9 +112,11 @@ def load(source: Path, options: ReadOptions, engine: Engine, progress: Progress 
     elif fmt == "parquet":
         raw, meta = engine.load_parquet(source)
     else:
-        from auditor.readers.xes import read_xes
+        from auditor.readers.xes import read_xes, repeated_trace_names
 
-        raw = engine.load_arrow(read_xes(source, max_decompressed_bytes=options.max_decompressed_bytes))
+        xes = read_xes(source, max_decompressed_bytes=options.max_decompressed_bytes)
+        summary.notes.extend(repeated_trace_names(xes, source.name))
+        raw = engine.load_arrow(xes)
     if META_KEY in meta:
         return _canonical_parquet(engine, raw, meta[META_KEY], source, summary)
     source_cols = [c for c in raw.columns if c != ROW]

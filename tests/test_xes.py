@@ -458,3 +458,27 @@ def test_sub_status_lifecycles_are_not_filtered(engine: LogEngine, tmp_path: Pat
     )
     path.write_text(f"<log><trace><string key='concept:name' value='p1'/>{events}</trace></log>", encoding="utf-8")
     assert load(path, ReadOptions(), engine).summary.accepted == 3
+
+
+def test_traces_that_share_a_name_are_noted(engine: LogEngine, tmp_path: Path) -> None:
+    """Two traces named c1 are read as one case (the name is the case id); the reader says so."""
+    def trace(name: str, *events: tuple[str, str]) -> str:
+        body = "".join(f'<event><string key="concept:name" value="{a}"/><date key="time:timestamp" value="{t}"/></event>'
+                       for a, t in events)
+        return f'<trace><string key="concept:name" value="{name}"/>{body}</trace>'
+
+    xes = tmp_path / "dup.xes"
+    xes.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?><log xes.version="1.0">'
+        + trace("c1", ("A", "2024-01-01T10:00:00Z"), ("B", "2024-01-01T11:00:00Z"))
+        + trace("c2", ("A", "2024-02-01T10:00:00Z"))
+        + trace("c1", ("A", "2024-03-01T10:00:00Z"), ("C", "2024-03-01T11:00:00Z"))
+        + "</log>",
+        encoding="utf-8",
+    )
+    log = load(xes, ReadOptions(), engine)
+    assert log.summary.cases == 2
+    assert log.summary.notes == [
+        "dup.xes: 1 trace shares a name with an earlier trace: each name is read as one case, so their events "
+        "are joined; give the traces unique names if they are different cases"
+    ]

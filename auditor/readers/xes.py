@@ -75,6 +75,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from lxml import etree
 
 from auditor.errors import InputError
@@ -151,6 +152,25 @@ _LENIENT_DATE = re.compile(
     r"\s*(\d{4})-(\d\d)-(\d\d)(?:[Tt ](\d\d):(\d\d)(?::(\d\d)(?:[.,](\d+))?)?)?"
     r"\s*(?:([Zz])|([+-])(\d\d):?(\d\d)?)?\s*\Z"
 )
+
+
+def repeated_trace_names(table: pa.Table, label: str, column: str = "case:concept:name") -> list[str]:
+    """A note when two traces of the XES file share a name: a trace's events are contiguous, so a name whose
+    events come in separate runs names several traces. They are read as one case (the name is the case id),
+    which joins two customers' histories into one long case with made-up repeats."""
+    if column not in table.column_names or table.num_rows < 2:
+        return []
+    names = table.column(column)
+    runs = 1 + pc.sum(pc.not_equal(names.slice(1), names.slice(0, len(names) - 1)).cast(pa.int64())).as_py()
+    distinct = pc.count_distinct(names).as_py()
+    if runs <= distinct:
+        return []
+    return [
+        f"{label}: {runs - distinct:,} "
+        f"{'trace shares' if runs - distinct == 1 else 'traces share'} a name with an earlier trace: each name "
+        "is read as one case, so their events are joined; give the traces unique names if they are different "
+        "cases"
+    ]
 
 
 def read_xes(path: Path, *, max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES) -> pa.Table:
