@@ -357,7 +357,7 @@ class Engine:
             ).fetchall()
         ]
         name = self._name("raw")
-        cols = ", ".join(f"j ->> '{_json_path(k)}' AS {_ident(k)}" for k in keys) or "NULL AS value"
+        cols = ", ".join(f"{_json_text(k)} AS {_ident(k)}" for k in keys) or "NULL AS value"
         self.con.execute(
             f"""CREATE TEMP TABLE {name} AS SELECT {cols}, {ROW} FROM {lines}
             WHERE coalesce(json_valid(j), false) AND json_type(j) = 'OBJECT' ORDER BY {ROW}"""
@@ -541,6 +541,17 @@ def _sql_str(text: str) -> str:
 
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def _json_text(key: str) -> str:
+    """The key's value as text. JSON does not tell 3 from 3.0: a whole number written with a decimal part
+    reads as "3", so one case id does not become two cases "3" and "3.0"."""
+    path = _json_path(key)
+    num = f"TRY_CAST(j ->> '{path}' AS DOUBLE)"
+    return (
+        f"CASE WHEN json_type(j, '{path}') = 'DOUBLE' AND abs({num}) < 9007199254740992 AND {num} % 1 = 0 "
+        f"THEN CAST(CAST({num} AS BIGINT) AS VARCHAR) ELSE j ->> '{path}' END"
+    )
 
 
 def _json_path(key: str) -> str:

@@ -444,3 +444,14 @@ def test_a_log_listed_newest_first_keeps_one_moments_events_oldest_first(engine:
     assert ev.loc[ev.case_id == "c0", "seq"].tolist() == [16, 17, 18]  # rows 3, 2, 1 counted from the end
     ascending = "case,activity,timestamp\n" + "\n".join(reversed(lines)) + "\n"
     assert not load(write(tmp_path, "asc.csv", ascending), ReadOptions(), engine).summary.newest_first
+
+
+def test_jsonl_whole_numbers_read_the_same_with_or_without_a_decimal_part(engine: Engine, tmp_path: Path) -> None:
+    """JSON does not tell 3 from 3.0: they are one case, not the cases "3" and "3.0"."""
+    src = tmp_path / "n.jsonl"
+    src.write_text(
+        '{"case": 3, "activity": "A", "timestamp": "2024-01-01T10:00:00Z", "amount": 2.5}\n'
+        '{"case": 3.0, "activity": "B", "timestamp": "2024-01-01T11:00:00Z", "amount": 2.0}\n'
+    )
+    ev = events(load(src, ReadOptions(), engine))
+    assert ev["case_id"].tolist() == ["3", "3"] and ev["amount"].tolist() == ["2.5", "2"]
