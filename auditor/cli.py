@@ -606,7 +606,7 @@ def discover(
     output: Annotated[Path, typer.Option("--output", "-o", help="The directory to write model.bpmn, model.pnml, the pictures and model.json into (created when missing).", show_default=False)],
     miner: Annotated[MinerChoice, typer.Option("--miner", help="inductive (sound, block-structured; --noise for IMf) or heuristics (frequency-based; --dependency).")] = MinerChoice.inductive,
     noise: Annotated[float, typer.Option("--noise", help="Inductive miner: IMf noise threshold in [0, 1); 0 keeps every behaviour of the variants used.")] = 0.0,
-    dependency: Annotated[float, typer.Option("--dependency", help="Heuristics miner: dependency threshold in [0, 1].")] = 0.5,
+    dependency: Annotated[float | None, typer.Option("--dependency", help="Heuristics miner: dependency threshold in [0, 1] (default 0.5).", show_default=False)] = None,
     formats: Annotated[str, typer.Option("--formats", help="Comma-separated: svg, png, pdf, dot (pictures of the BPMN model), bpmn, pnml.")] = "svg,bpmn,pnml",
     coverage: Annotated[float, typer.Option("--coverage", help="Discover from the most frequent variants until this share of cases is covered (1 = all).")] = 1.0,
     max_variants: Annotated[int, typer.Option("--max-variants", help="At most this many variants (the most frequent) go into the miner; the output says which share of cases they cover.")] = 1000,
@@ -624,9 +624,11 @@ def discover(
     ui = Ui(quiet)
     # Before reading a large log: bad options fail at once.
     wanted = discovery.parse_formats(formats)
+    if dependency is not None and miner is not MinerChoice.heuristics:
+        raise UsageError("--dependency applies to the heuristics miner (--miner heuristics); the inductive miner takes --noise")
     settings = discovery.DiscoveryOptions(
-        miner=discovery.Miner(miner.value), noise=noise, dependency_threshold=dependency, coverage=coverage,
-        max_variants=max_variants,
+        miner=discovery.Miner(miner.value), noise=noise, coverage=coverage, max_variants=max_variants,
+        dependency_threshold=dependency if dependency is not None else discovery.DiscoveryOptions.dependency_threshold,
     )
     if output.exists() and not output.is_dir():
         raise UsageError(f"{output}: exists and is not a directory; -o names the output directory")

@@ -284,6 +284,7 @@ def test_cli_discover_quiet_and_formats(tmp_path: Path) -> None:
         ["--formats", "svg,gif"],
         ["--noise", "2"],
         ["--miner", "heuristics", "--noise", "0.1"],
+        ["--dependency", "0.5"],  # the inductive miner has no dependency threshold: not ignored in silence
     ],
 )
 def test_cli_discover_usage_errors(tmp_path: Path, args: list[str]) -> None:
