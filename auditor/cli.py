@@ -760,7 +760,7 @@ def _print_conformance(out: Console, data: dict[str, Any]) -> None:
     out.print(
         f"{log['name']} against {data['model']['path']}: fitness {data['fitness']:.3f} · "
         f"{data['conforming_cases']:,} of {log['cases']:,} cases conform ({data['conforming_share']:.1%}) · "
-        f"{data['conforming_so_far_cases']:,} conform so far"
+        f"{data['conforming_so_far_cases']:,} with the open cases that fit so far"
     )
     if data["activities"]:
         acts = Table(title="activities skipped or inserted (cases)", title_justify="left")
