@@ -960,6 +960,18 @@ class Discovery:
         if frequent:
             names = ", ".join(f"{a.activity} ({a.event_share:.1%} of events)" for a in frequent[:5])
             lines.append(f"note: activities left out of the model with the rare variants: {names}")
+        if self.model.tree is None:
+            # pm4py converts a Petri net that has no process tree (the heuristics miner's) to BPMN with its
+            # own gateways: replayed, the BPMN can score another fitness than the net measured here.
+            lines.append(
+                "note: the figures are the Petri net's (model.pnml); model.bpmn is pm4py's conversion of it, which "
+                "can replay differently: check a BPMN with `auditor conform --model model.bpmn`"
+            )
+        if q.fitness.fitting_share == 0.0 and q.precision >= 0.99:
+            lines.append(
+                "note: no case fits the model, so its precision (measured on the behaviour the log and the model "
+                "share) says little"
+            )
         return lines
 
     def to_json(self) -> dict[str, Any]:
