@@ -38,7 +38,7 @@ from auditor import caveats
 from auditor.businesstime import WorkingHours, business_hours_between
 from auditor.engine import Engine
 from auditor.findings import CaseIds, Cost, Finding, log_header, rank, severity_for
-from auditor.ingest import EventLog
+from auditor.ingest import START, EventLog, first_moment, has_starts
 from auditor.parking import SUB_STATUS_COLUMNS
 from auditor.roles import Roles, infer
 from auditor.rules import ROLE_NAMES, RulePack, check_activities
@@ -353,7 +353,8 @@ def build_context(log: EventLog, options: AuditOptions) -> AuditContext:
     # source's other extra columns: a window carries every column through its sort (10M events: 0.7 s less
     # here), and legacy_step reads case attributes from the log itself.
     sub_status = [c for c in t.columns if c.lower() in SUB_STATUS_COLUMNS]
-    b = t.select("case_id", "activity", "timestamp", "resource", "team", "seq", *sub_status)
+    starts = [START] if has_starts(t) else []  # a lifecycle log's instance starts: lead time counts from them
+    b = t.select("case_id", "activity", "timestamp", "resource", "team", "seq", *sub_status, *starts)
     flags = {f"r_{role}": b.activity.isin(list(roles.of(role)) or ["\x00"]) for role in ROLE_NAMES}
     events = engine.materialize(
         b.mutate(
@@ -373,7 +374,7 @@ def build_context(log: EventLog, options: AuditOptions) -> AuditContext:
     e = events
     resolution_flag = e.r_resolution if roles.of("resolution") else e.r_closure
     per_case = e.group_by("case_id").aggregate(
-        start=e.timestamp.min(),
+        start=first_moment(e),
         end=e.timestamp.max(),
         events=e.count(),
         first_resolution=e.timestamp.min(where=resolution_flag),

@@ -32,6 +32,22 @@ from auditor.readers import text
 from auditor.timestamps import TimestampPlan, plan, plausible, plausible_range, to_utc
 
 CANONICAL = ("case_id", "activity", "timestamp", "resource", "team", "seq")
+START = "start_timestamp"  # optional: when the activity instance began (a start/complete lifecycle log)
+
+
+def has_starts(t: ir.Table) -> bool:
+    """Whether the log carries activity-instance starts (an instant column `start_timestamp`; a source
+    column of that name that is text is only an attribute)."""
+    return START in t.columns and t[START].type().is_timestamp()
+
+
+def first_moment(t: ir.Table) -> ir.Value:
+    """A group's first moment, as an aggregate: its first event, or, in a start/complete lifecycle log, the
+    start of an activity instance that began before it."""
+    first = t.timestamp.min()
+    if has_starts(t):
+        return ibis.least(first, t[START].min().fill_null(first))
+    return first
 META_KEY = "auditor"
 FORMATS = {
     ".csv": "csv", ".csv.gz": "csv", ".tsv": "csv", ".tsv.gz": "csv", ".txt": "csv",
@@ -307,7 +323,7 @@ def _build(
         flip_from = int(parsed.seq.max().execute()) + 1
         events = events.mutate(seq=flip_from - events.seq)
         summary.newest_first = True
-    events, lifecycle_rejects = _lifecycle(engine, events, options.lifecycle)
+    events, lifecycle_rejects = _lifecycle(engine, events, options.lifecycle, summary)
     if lifecycle_rejects is not None:
         late_rejects.append(lifecycle_rejects)
     twins = 0
@@ -449,7 +465,9 @@ NON_COMPLETE = ("schedule", "assign", "reassign", "start", "suspend", "resume", 
                 "autoskip", "pi_abort", "ate_abort")
 
 
-def _lifecycle(engine: Engine, events: ir.Table, mode: str) -> tuple[ir.Table, ir.Table | None]:
+def _lifecycle(
+    engine: Engine, events: ir.Table, mode: str, summary: IngestSummary
+) -> tuple[ir.Table, ir.Table | None]:
     """Business rule: a log that records each activity instance as a start and a complete event (XES
     lifecycle) is analysed on its complete events, one per instance: otherwise every activity would look
     repeated (rework) and the start-to-complete time would count as waiting. The other standard transitions
@@ -471,7 +489,35 @@ def _lifecycle(engine: Engine, events: ir.Table, mode: str) -> tuple[ir.Table, i
         "'complete' event; pass --lifecycle all to keep every transition"
     )
     rejects = engine.materialize(events.filter(other).select("seq", **{REASON: reason}), "lifecycle_rejects")
-    return events.filter(~other), rejects
+    # The n-th start of an activity in a case opens the instance its n-th complete closes: the complete
+    # event keeps that start as `start_timestamp` (pm4py's name for it), so lead time can count from the
+    # first start and a start without its complete (work in progress) can be counted.
+    kind = events.mutate(__t=transition)
+    n = ibis.row_number().over(group_by=["case_id", "activity", "__t"], order_by=["timestamp", "seq"])
+    kind = kind.mutate(__n=n)
+    starts = kind.filter(kind.__t == "start").select(
+        s_case=kind.case_id, s_act=kind.activity, s_n=kind.__n, start_timestamp=kind.timestamp
+    )
+    done = kind.filter(~other)
+    paired = done.left_join(
+        starts,
+        [done.case_id == starts.s_case, done.activity == starts.s_act, done.__n == starts.s_n, done.__t == "complete"],
+    )
+    paired = paired.drop("s_case", "s_act", "s_n", "__t", "__n")
+    paired = engine.materialize(paired, "lifecycle_paired")
+    completes = kind.filter(kind.__t == "complete").select(c_case=kind.case_id, c_act=kind.activity, c_n=kind.__n)
+    open_starts = starts.anti_join(
+        completes, [starts.s_case == completes.c_case, starts.s_act == completes.c_act, starts.s_n == completes.c_n]
+    )
+    row = open_starts.aggregate(k=open_starts.count(), cases=open_starts.s_case.nunique()).execute().iloc[0]
+    if int(row["k"]):
+        summary.notes.append(
+            f"{int(row['k']):,} activity instance{'s were' if int(row['k']) != 1 else ' was'} started and never "
+            f"completed (in {int(row['cases']):,} case{'s' if int(row['cases']) != 1 else ''}): work in progress "
+            "or abandoned; their start events are among the rejected rows, so these activities are not in the "
+            "cases' paths"
+        )
+    return paired, rejects
 
 
 def _profile(name: str | None) -> Profile | None:

@@ -18,7 +18,7 @@ import ibis
 import ibis.expr.types as ir
 
 from auditor.engine import Engine
-from auditor.ingest import EventLog
+from auditor.ingest import EventLog, first_moment
 from auditor.order import US_PER_MILLISECOND, US_PER_SECOND, Span, packing
 
 Trace = tuple[str, ...]
@@ -207,7 +207,7 @@ def coded_traces(
         trace = key.collect().sort().map(packed.code)
     if not hours:
         return ev.group_by("case_id").aggregate(trace=trace), ordered
-    per_case = ev.group_by("case_id").aggregate(trace=trace, start=ev.timestamp.min(), end=ev.timestamp.max())
+    per_case = ev.group_by("case_id").aggregate(trace=trace, start=first_moment(ev), end=ev.timestamp.max())
     return per_case.mutate(hours=(Engine.epoch_seconds(per_case.end) - Engine.epoch_seconds(per_case.start)) / 3600.0), ordered
 
 

@@ -445,7 +445,37 @@ def test_start_and_complete_transitions_are_one_event_each(engine: LogEngine, tm
     ev = log.table.order_by(["case_id", "timestamp"]).execute()
     assert ev[ev.case_id == "c0"]["activity"].tolist() == ["Open", "Work", "Close"]
     assert ev["timestamp"].dt.minute.tolist()[:3] == [5, 15, 25]
+    # each complete event keeps its instance's start, so lead time can count from the first start
+    assert ev["start_timestamp"].dt.minute.tolist()[:3] == [0, 10, 20]
     assert load(path, ReadOptions(lifecycle="all"), engine).summary.accepted == 24
+
+
+def test_lead_time_counts_from_the_first_start_and_unfinished_work_is_noted(engine: LogEngine, tmp_path: Path) -> None:
+    """c1: A 10:00-11:00, B 12:00-13:00 is 3 hours, not the 2 hours between the completes. c3: A started and
+    never completed: the start is rejected like every start, and the note says work was left unfinished."""
+    from auditor import variants
+    from auditor.audit import AuditOptions, build_context
+
+    def event(act: str, when: str, transition: str) -> str:
+        return (f'<event><string key="concept:name" value="{act}"/><date key="time:timestamp" value="{when}"/>'
+                f'<string key="lifecycle:transition" value="{transition}"/></event>')
+
+    c1 = "".join(event(a, f"2024-01-01T{h}:00:00Z", t) for a, h, t in
+                 [("A", 10, "start"), ("A", 11, "complete"), ("B", 12, "start"), ("B", 13, "complete")])
+    c3 = event("A", "2024-01-02T10:00:00Z", "start") + event("B", "2024-01-02T12:00:00Z", "complete")
+    path = tmp_path / "lc.xes"
+    path.write_text(f'<log><trace><string key="concept:name" value="c1"/>{c1}</trace>'
+                    f'<trace><string key="concept:name" value="c3"/>{c3}</trace></log>', encoding="utf-8")
+    log = load(path, ReadOptions(), engine)
+    assert log.summary.notes == [
+        "1 activity instance was started and never completed (in 1 case): work in progress or abandoned; their "
+        "start events are among the rejected rows, so these activities are not in the cases' paths"
+    ]
+    assert {tuple(v.activities): v.median_hours for v in variants.compute(log, top=5).variants} == {
+        ("A", "B"): 3.0, ("B",): 0.0
+    }
+    cases = build_context(log, AuditOptions()).cases.execute().set_index("case_id")
+    assert cases.loc["c1", "hours"] == 3.0
 
 
 def test_sub_status_lifecycles_are_not_filtered(engine: LogEngine, tmp_path: Path) -> None:
