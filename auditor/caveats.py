@@ -24,15 +24,13 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from auditor.engine import Engine
-from auditor.ingest import NEWEST_FIRST_NOTE, EventLog
+from auditor.ingest import EventLog
 
 
 def input_notes(log: EventLog, events: ir.Table) -> list[str]:
     """The notes about the input, in the order of the module's rules."""
     s = log.summary
-    notes = [*([s.advice] if s.advice else []), *s.notes]
-    if s.newest_first:
-        notes.append(NEWEST_FIRST_NOTE)
+    notes = list(s.notes)
     if s.rejected or s.duplicates:
         notes.append(
             f"{_count(s.rejected, 'row')} of {log.name or 'the source'} rejected and "

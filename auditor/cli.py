@@ -33,7 +33,7 @@ except ImportError:  # pragma: no cover
 from auditor import __version__
 from auditor.engine import Engine
 from auditor.errors import AuditorError, UsageError
-from auditor.ingest import NEWEST_FIRST_NOTE, EventLog, IngestSummary, check_output, load, write
+from auditor.ingest import EventLog, IngestSummary, check_output, load, write
 from auditor.options import ReadOptions
 from auditor.profiles import PROFILE_NAMES
 
@@ -196,10 +196,6 @@ def _read(ui: Ui, engine: Engine, source: Path, options: ReadOptions, *, summary
         log = load(source, options, engine, progress=step)
     _report_mapping(ui, log.summary)
     s = log.summary
-    if s.advice:
-        ui.note(f"note: {s.advice}")
-    if s.newest_first:
-        ui.note(f"note: {NEWEST_FIRST_NOTE}")
     for note in s.notes:
         ui.note(f"note: {note}")
     if summary and (s.rejected or s.duplicates):

@@ -33,21 +33,6 @@ from auditor.timestamps import TimestampPlan, plan, plausible, plausible_range, 
 
 CANONICAL = ("case_id", "activity", "timestamp", "resource", "team", "seq")
 START = "start_timestamp"  # optional: when the activity instance began (a start/complete lifecycle log)
-
-
-def has_starts(t: ir.Table) -> bool:
-    """Whether the log carries activity-instance starts (an instant column `start_timestamp`; a source
-    column of that name that is text is only an attribute)."""
-    return START in t.columns and t[START].type().is_timestamp()
-
-
-def first_moment(t: ir.Table) -> ir.Value:
-    """A group's first moment, as an aggregate: its first event, or, in a start/complete lifecycle log, the
-    start of an activity instance that began before it."""
-    first = t.timestamp.min()
-    if has_starts(t):
-        return ibis.least(first, t[START].min().fill_null(first))
-    return first
 META_KEY = "auditor"
 FORMATS = {
     ".csv": "csv", ".csv.gz": "csv", ".tsv": "csv", ".tsv.gz": "csv", ".txt": "csv",
@@ -77,9 +62,10 @@ class IngestSummary:
     delimiter: str | None = None
     profile: str | None = None
     cases: int = 0
-    advice: str | None = None  # how the source would read better (a profile it looks like)
     newest_first: bool = False  # the source lists events newest first; `seq` counts rows from its end
-    notes: list[str] = field(default_factory=list)  # what the reader of the log must know about the source
+    # What the reader of the log must know about the source (a profile it looks like, its order, XES
+    # traces sharing a name, unfinished activity instances): printed by the commands, noted by the audit.
+    notes: list[str] = field(default_factory=list)
 
     def balanced(self) -> bool:
         return self.rows_read == self.accepted + self.rejected + self.duplicates
@@ -98,6 +84,21 @@ class EventLog:
     @property
     def mapping(self) -> ColumnMapping | None:
         return self.summary.mapping
+
+
+def has_starts(t: ir.Table) -> bool:
+    """Whether the log carries activity-instance starts (an instant column `start_timestamp`; a source
+    column of that name that is text is only an attribute)."""
+    return START in t.columns and t[START].type().is_timestamp()
+
+
+def first_moment(t: ir.Table) -> ir.Value:
+    """A group's first moment, as an aggregate: its first event, or, in a start/complete lifecycle log, the
+    start of an activity instance that began before it."""
+    first = t.timestamp.min()
+    if has_starts(t):
+        return ibis.least(first, t[START].min().fill_null(first))
+    return first
 
 
 def detect_format(path: Path) -> str:
@@ -225,7 +226,7 @@ def _build(
             raise
         raise MappingError(f"{exc}; {hint}") from exc
     if profile is None and layout is not None:
-        summary.advice = (
+        summary.notes.append(
             f"{hint}, which turns each field change into a process event (as read now, the activities are "
             f"the {mapping.activity!r} column's values)"
         )
@@ -323,6 +324,7 @@ def _build(
         flip_from = int(parsed.seq.max().execute()) + 1
         events = events.mutate(seq=flip_from - events.seq)
         summary.newest_first = True
+        summary.notes.append(NEWEST_FIRST_NOTE)
     events, lifecycle_rejects = _lifecycle(engine, events, options.lifecycle, summary)
     if lifecycle_rejects is not None:
         late_rejects.append(lifecycle_rejects)
