@@ -17,12 +17,11 @@ Business rules:
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 import ibis
 import ibis.expr.types as ir
-import pandas as pd
 
+from auditor.dfg import utc_datetime
 from auditor.engine import Engine
 from auditor.ingest import EventLog
 
@@ -77,8 +76,8 @@ def _outlying_ends(events: ir.Table) -> list[str]:
         return []
     k = max(OUTLYING_EVENTS, n // 1000)
     ts = events.select("timestamp")
-    first, lo = (_dt(v) for v in ts.order_by("timestamp").limit(k).execute()["timestamp"].iloc[[0, -1]])
-    last, hi = (_dt(v) for v in ts.order_by(ibis.desc("timestamp")).limit(k).execute()["timestamp"].iloc[[0, -1]])
+    first, lo = (utc_datetime(v) for v in ts.order_by("timestamp").limit(k).execute()["timestamp"].iloc[[0, -1]])
+    last, hi = (utc_datetime(v) for v in ts.order_by(ibis.desc("timestamp")).limit(k).execute()["timestamp"].iloc[[0, -1]])
     if None in (first, lo, last, hi):
         return []
     assert first is not None and lo is not None and last is not None and hi is not None
@@ -89,11 +88,11 @@ def _outlying_ends(events: ir.Table) -> list[str]:
     if last - hi > reach:
         out, rest = t > hi + reach, t <= hi + reach
         row = events.aggregate(m=out.sum(), rest_end=t.max(where=rest), from_=t.min(where=out)).execute().iloc[0]
-        notes.append(_outlying_note(int(row["m"]), "after", _dt(row["rest_end"]), _dt(row["from_"]), last))
+        notes.append(_outlying_note(int(row["m"]), "after", utc_datetime(row["rest_end"]), utc_datetime(row["from_"]), last))
     if lo - first > reach:
         out, rest = t < lo - reach, t >= lo - reach
         row = events.aggregate(m=out.sum(), rest_start=t.min(where=rest), to=t.max(where=out)).execute().iloc[0]
-        notes.append(_outlying_note(int(row["m"]), "before", _dt(row["rest_start"]), first, _dt(row["to"])))
+        notes.append(_outlying_note(int(row["m"]), "before", utc_datetime(row["rest_start"]), first, utc_datetime(row["to"])))
     return notes
 
 
@@ -114,9 +113,3 @@ def _twins(n: int) -> str:
 
 def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}" + ("" if n == 1 else "s")
-
-
-def _dt(value: Any) -> datetime | None:
-    if value is None or pd.isna(value):
-        return None
-    return pd.Timestamp(value).to_pydatetime()
