@@ -775,6 +775,7 @@ def write_model(model: Model, out_dir: Path, formats: Sequence[str], *, title: s
         if fmt == "pnml":
             with _pm4py_calls():
                 pm4py.write_pnml(model.net, model.initial_marking, model.final_marking, str(path))
+            _canonical_pnml(path)
         elif fmt == "bpmn":
             bpmn = bpmn if bpmn is not None else to_bpmn(model)
             from pm4py.objects.bpmn.layout import layouter
@@ -791,6 +792,46 @@ def write_model(model: Model, out_dir: Path, formats: Sequence[str], *, title: s
             _write_picture(bpmn, path, fmt, title)
         written[fmt] = path
     return written
+
+
+def _canonical_pnml(path: Path) -> None:
+    """The same model gives the same PNML file on every run, so that a model kept under version control
+    changes only when the process does. pm4py names the net after the clock, gives visible transitions
+    random uuids and arcs the objects' memory addresses, and writes arcs in a varying order. Transitions
+    keep their document order (pm4py sorts them by name) and are numbered `t1`, `t2`, …; arcs are sorted
+    by source and target and numbered `a1`, `a2`, …; names, places and markings are untouched."""
+    from lxml import etree
+
+    root = _xml_root(path)
+    if root is None:  # pragma: no cover - pm4py has just written it
+        return
+    net = next(el for el in root.iter() if _local(el) == "net")
+    net.set("id", "net")
+    for el in net:
+        if _local(el) == "name":
+            for text in el.iter():
+                if _local(text) == "text":
+                    text.text = "net"
+    renamed: dict[str, str] = {}
+    for tr in (el for el in root.iter() if _local(el) == "transition"):
+        old = tr.get("id", "")
+        renamed[old] = new = f"t{len(renamed) + 1}"
+        tr.set("id", new)
+        for tool in tr.iter():
+            if _local(tool) == "toolspecific" and tool.get("localNodeID"):
+                tool.set("localNodeID", new)
+    arcs = [el for el in root.iter() if _local(el) == "arc"]
+    for arc in arcs:
+        for end in ("source", "target"):
+            arc.set(end, renamed.get(arc.get(end, ""), arc.get(end, "")))
+    if arcs:
+        page = arcs[0].getparent()
+        for arc in arcs:
+            page.remove(arc)
+        for k, arc in enumerate(sorted(arcs, key=lambda a: (a.get("source", ""), a.get("target", ""))), start=1):
+            arc.set("id", f"a{k}")
+            page.append(arc)
+    etree.ElementTree(root).write(str(path), xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
 _ATTRIBUTE = re.compile(r'(=")([^"<]*)(")')
