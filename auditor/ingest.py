@@ -473,8 +473,10 @@ def _lifecycle(
     """Business rule: a log that records each activity instance as a start and a complete event (XES
     lifecycle) is analysed on its complete events, one per instance: otherwise every activity would look
     repeated (rework) and the start-to-complete time would count as waiting. The other standard transitions
-    are rejected with their reason, so no row is lost. Logs whose lifecycle column carries sub-statuses
-    instead (BPIC 2013: "Wait - User") are left alone; `mode` "all" keeps every transition."""
+    are rejected with their reason, so no row is lost; a complete event keeps its instance's start as
+    `start_timestamp`, and instances started but never completed are counted in a note. Logs whose
+    lifecycle column carries sub-statuses instead (BPIC 2013: "Wait - User") are left alone; `mode` "all"
+    keeps every transition."""
     if mode not in ("complete", "all"):
         raise UsageError(f"--lifecycle must be complete or all, not {mode!r}")
     lower = {c.lower(): c for c in events.columns}
@@ -496,11 +498,12 @@ def _lifecycle(
     # first start and a start without its complete (work in progress) can be counted.
     kind = events.mutate(__t=transition)
     n = ibis.row_number().over(group_by=["case_id", "activity", "__t"], order_by=["timestamp", "seq"])
-    kind = kind.mutate(__n=n)
+    # numbered once: the pairing and the count of unfinished instances both read it
+    kind = engine.materialize(kind.mutate(__n=n), "lifecycle_numbered")
     starts = kind.filter(kind.__t == "start").select(
         s_case=kind.case_id, s_act=kind.activity, s_n=kind.__n, start_timestamp=kind.timestamp
     )
-    done = kind.filter(~other)
+    done = kind.filter(~kind.__t.isin(list(NON_COMPLETE)).fill_null(False))
     paired = done.left_join(
         starts,
         [done.case_id == starts.s_case, done.activity == starts.s_act, done.__n == starts.s_n, done.__t == "complete"],
@@ -512,6 +515,7 @@ def _lifecycle(
         completes, [starts.s_case == completes.c_case, starts.s_act == completes.c_act, starts.s_n == completes.c_n]
     )
     row = open_starts.aggregate(k=open_starts.count(), cases=open_starts.s_case.nunique()).execute().iloc[0]
+    engine.drop(kind)
     if int(row["k"]):
         summary.notes.append(
             f"{int(row['k']):,} activity instance{'s were' if int(row['k']) != 1 else ' was'} started and never "
