@@ -33,6 +33,7 @@ except ImportError:  # pragma: no cover
 from auditor import __version__
 from auditor.engine import Engine
 from auditor.errors import AuditorError, UsageError
+from auditor.findings import OVERLAP_NOTE
 from auditor.ingest import EventLog, IngestSummary, check_output, load, write
 from auditor.options import ReadOptions
 from auditor.profiles import PROFILE_NAMES
@@ -190,16 +191,18 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _read(ui: Ui, engine: Engine, source: Path, options: ReadOptions, *, summary: bool = True) -> EventLog:
-    """The log, with its inferred mapping on stderr and, unless the command reports the ingestion itself
-    (`summary=False`), the rows that were left out of it."""
+    """The log, with its inferred mapping on stderr and, unless the caller reports the reading itself
+    (`summary=False`: ingest's summary, or the audit's notes), the reader's notes and the rows that were
+    left out of it."""
     with ui.progress(f"reading {source.name}") as step:
         log = load(source, options, engine, progress=step)
     _report_mapping(ui, log.summary)
     s = log.summary
-    for note in s.notes:
-        ui.note(f"note: {note}")
-    if summary and (s.rejected or s.duplicates):
-        ui.note(f"{s.rejected:,} rows rejected and {s.duplicates:,} duplicates left out (see `auditor ingest`)")
+    if summary:
+        for note in s.notes:
+            ui.note(f"note: {note}")
+        if s.rejected or s.duplicates:
+            ui.note(f"{s.rejected:,} rows rejected and {s.duplicates:,} duplicates left out (see `auditor ingest`)")
     return log
 
 
@@ -219,6 +222,8 @@ def _report_ingest(ui: Ui, s: IngestSummary, out: Path, rejected: Path | None) -
         details.append(f"timestamps {s.timestamps}")
     if details:
         ui.note("read as " + ", ".join(details))
+    for note in s.notes:
+        ui.note(f"note: {note}")
     dup = f"{s.duplicates:,} duplicates" + (f" (incl. {s.twins:,} vendor twin rows)" if s.twins else "")
     ui.note(
         f"rows read {s.rows_read:,} = accepted {s.accepted:,} + rejected {s.rejected:,} + {dup}"
@@ -491,7 +496,7 @@ def _print_findings(out: Console, data: dict[str, Any]) -> None:
             "–" if per is None else f"{per:,.1f}", "–" if total is None else f"{total:,.0f}",
         )
     out.print(table)
-    out.print("A case can be in several findings, so their extra hours overlap: they do not add up.")
+    out.print(OVERLAP_NOTE)
 
 
 rules_app = typer.Typer(help="Rule packs: what auditor infers, for a person to review.", no_args_is_help=True)

@@ -30,6 +30,8 @@ KINDS = (
     "compliant_failure",
 )
 SEVERITIES = ("info", "low", "medium", "high")
+# Said under every ranked list of findings: summing the column would count a case once per finding.
+OVERLAP_NOTE = "A case can be in several findings, so their extra hours overlap: they do not add up."
 
 
 @dataclass(frozen=True)

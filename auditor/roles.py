@@ -145,18 +145,18 @@ def infer_accounts(table: ir.Table, pack: RulePack) -> Accounts:
     reasons: dict[str, str] = {}
     names = [str(r) for r in stats["resource"]]
     notes: list[str] = [*_same_but_case(names, "accounts")]
-    customer_globs = _matching(pack.customer, names, "customer", notes)
-    system_globs = _matching(pack.system, names, "system", notes)
-    if customer_globs is not None:
-        customer = [n for n in names if match_globs(n, customer_globs)]
+    _note_unmatched(pack.customer, names, "customer", notes)
+    _note_unmatched(pack.system, names, "system", notes)
+    if pack.customer is not None:
+        customer = [n for n in names if match_globs(n, pack.customer)]
         for n in customer:
             reasons[n] = "customer account (rule pack)"
     else:
         customer = [n for n in names if _CUSTOMER_NAME.search(n)]
         for n in customer:
             reasons[n] = "customer account: its name says so"
-    if system_globs is not None:
-        system = [n for n in names if match_globs(n, system_globs)]
+    if pack.system is not None:
+        system = [n for n in names if match_globs(n, pack.system)]
         for n in system:
             reasons[n] = "system account (rule pack)"
     else:
@@ -176,20 +176,20 @@ def infer_accounts(table: ir.Table, pack: RulePack) -> Accounts:
                     f"system account by behaviour: active in {int(hours)} of 24 hours, {float(weekend):.0%} on "
                     f"weekends, {int(events) / typical:.0f}x the events of a typical account"
                 )
-    both = sorted(set(system) & set(customer))
+    both = set(system) & set(customer)
     if both:
         # A customer is never a system account (a customer's events are contacts, not the tool's steps).
         notes.append(
-            f"accounts {', '.join(repr(n) for n in both[:5])}{' …' if len(both) > 5 else ''} match both the system "
+            f"accounts {', '.join(repr(n) for n in sorted(both)[:5])}{' …' if len(both) > 5 else ''} match both the system "
             "and the customer accounts: counted as customers"
         )
-        system = [n for n in system if n not in set(both)]
+        system = [n for n in system if n not in both]
     return Accounts(
         system=tuple(sorted(system)),
         customer=tuple(sorted(customer)),
         reasons=reasons,
-        system_from_pack=system_globs is not None,
-        customer_from_pack=customer_globs is not None,
+        system_from_pack=pack.system is not None,
+        customer_from_pack=pack.customer is not None,
         notes=tuple(notes),
         known=len(names),
     )
@@ -208,13 +208,13 @@ def _same_but_case(names: list[str], what: str) -> list[str]:
     ]
 
 
-def _matching(patterns: tuple[str, ...] | None, names: list[str], kind: str, notes: list[str]) -> tuple[str, ...] | None:
-    """The pack's account patterns for `kind`, with a note for each that matches no account of the log (a
+def _note_unmatched(patterns: tuple[str, ...] | None, names: list[str], kind: str, notes: list[str]) -> None:
+    """A note for each of the pack's account patterns for `kind` that matches no account of the log (a
     typo, or a pack written for another system), naming the close matches. The pack still decides (the
     contract: when given, no other account is one), so a list that matches nothing means no such account,
     and the note says that too."""
     if not patterns:
-        return patterns
+        return
     unmatched = [p for p in patterns if not any(match_globs(n, (p,)) for n in names)]
     for p in unmatched:
         close = difflib.get_close_matches(p.lower(), [n.lower() for n in names], n=3, cutoff=0.5)
@@ -225,7 +225,6 @@ def _matching(patterns: tuple[str, ...] | None, names: list[str], kind: str, not
             f"rule pack [resources] {kind}: no pattern matches, so no account counts as a {kind} account; "
             f"without the key they would be inferred"
         )
-    return patterns
 
 
 def infer(table: ir.Table, pack: RulePack) -> Roles:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from auditor.findings import OVERLAP_NOTE
+
 CASE_IDS_SHOWN = 20
 
 
@@ -99,7 +101,7 @@ def findings_markdown(result: dict[str, Any], *, title: str = "Audit findings") 
             f"| {i} | {f['severity']} | {f['kind']} | {_cell(f['title'])} | {f['cases']:,} | {f['case_share']:.1%} | "
             f"{_hours(cost.get('extra_hours_per_case'))} | {_hours(cost.get('extra_hours_total'))} |"
         )
-    out += ["", "A case can be in several findings, so their extra hours overlap: they do not add up.", ""]
+    out += ["", OVERLAP_NOTE, ""]
     for i, f in enumerate(findings, start=1):
         out += [f"## {i}. {_cell(f['title'])}", ""]
         out.append(f"- kind: `{f['kind']}` · severity: **{f['severity']}** · activities: "
