@@ -403,12 +403,15 @@ def test_placeholders_are_missing_and_unicode_whitespace_is_trimmed(engine: Engi
         f"\u200b{nbsp},Open,2024-03-01 12:00:00,Ana,NA\n"
         "c3,\u2003Zoë,2024-03-01 12:00:00,Élodie,None\n"
         f"c3,Open,2024-03-01 13:00:00,Ana{nbsp},NA\n"
+        "c3,Open\t,2024-03-01 14:00:00,Ana\u3000,NA\u2009\n"
     )
     log = load(write(tmp_path, "placeholders.csv", body), ReadOptions(), engine)
     ev = events(log).sort_values("seq")
-    assert ev["activity"].tolist() == ["Open", "Open", "Close", "Zoë", "Open"]
+    # a trailing tab, ideographic or thin space is whitespace too, not part of a name
+    assert ev["activity"].tolist() == ["Open", "Open", "Close", "Zoë", "Open", "Open"]
     assert ev["resource"].iloc[:2].isna().all()
-    assert ev["resource"].iloc[2:].tolist() == ["Ana", "Élodie", "Ana"]
+    assert ev["resource"].iloc[2:].tolist() == ["Ana", "Élodie", "Ana", "Ana"]
+    assert ev["team"].iloc[-1] == "NA"
     assert ev["team"].iloc[:3].tolist() == ["NA", "-", "none"] and pd.isna(ev["team"].iloc[3])
     assert log.rejected is not None
     reasons = log.rejected.execute()["reason"].tolist()
