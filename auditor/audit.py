@@ -6,7 +6,9 @@ Business rules:
   Everything is computed in the engine once, before any detector runs.
 - Cost of a finding: the median elapsed hours (first to last event) of the affected cases minus the median of
   the other cases of the log, never below zero, times the number of affected cases. With working hours the
-  same is given in business hours. The method travels with the number.
+  same is given in business hours. The method travels with the number. No cost is estimated when fewer than
+  `MIN_COMPARED` cases, or fewer than `MIN_COMPARED_SHARE` of the log, are without the finding: such a
+  remainder is the exceptions, not comparable cases, and the cost says so.
 - Findings are ranked by total cost, then by the number of cases.
 - Stuck path of a finding about customers getting stuck: the edges (previous activity → activity) on which
   its cases spend the most extra time: per edge, mean hours per affected case minus the mean per other case,
@@ -44,6 +46,12 @@ from auditor.roles import Roles, infer
 from auditor.rules import ROLE_NAMES, RulePack, check_activities
 
 Progress = Callable[[str], None]
+# The shared cost compares a finding's cases with the cases without it. When those are a small remainder (a
+# step done in 95% of cases), they are the exceptions: cases still open, closed as duplicates. Their
+# shorter durations would be read as what the step costs (550,000 h for a survey on the sample), so no
+# cost is estimated from fewer than 20 cases or 10% of the log.
+MIN_COMPARED = 20
+MIN_COMPARED_SHARE = 0.10
 # Kinds about where customers get stuck: each gets the edges where its cases spend their extra time.
 STUCK_KINDS = frozenset(
     {"rework_loop", "ping_pong", "reopened_after_close", "order_violation", "long_wait", "stalled_case",
@@ -215,6 +223,10 @@ class AuditContext:
             if r is None or r.outside is None or pd.isna(r.outside):
                 out[i] = Cost(None, None, "every case is affected: no comparable cases without it", compared_cases=0)
                 continue
+            others = self.total_cases - int(r.n)
+            if others < max(MIN_COMPARED, MIN_COMPARED_SHARE * self.total_cases):
+                out[i] = Cost(None, None, _too_few_others(others, self.total_cases), compared_cases=others)
+                continue
             extra = max(0.0, float(r.inside) - float(r.outside))
             cost = Cost(
                 hours_per_case=extra,
@@ -256,6 +268,13 @@ class AuditContext:
         per = per.left_join(lo, per.p_lo == lo.q_lo).left_join(hi, per.p_hi == hi.q_hi)
         outside = ibis.ifelse(per.m > 0, per.v_lo + (per.v_hi - per.v_lo) * 0.5, ibis.null("float64"))
         return per.select("fid", "n", "inside", outside=outside).execute()
+
+
+def _too_few_others(others: int, total: int) -> str:
+    return (
+        f"not estimated: only {others:,} of {total:,} cases are without it, too few to stand for comparable "
+        f"cases (at least {MIN_COMPARED} and {MIN_COMPARED_SHARE:.0%} of the cases are needed)"
+    )
 
 
 def _stuck_edge(r: Any, total_cases: int) -> dict[str, Any]:

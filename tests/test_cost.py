@@ -18,9 +18,12 @@ from auditor.options import ReadOptions
 
 
 def _expected(hours: pd.Series, ids: list[str]) -> tuple[float, float | None]:
+    """The medians of the chosen cases and of the others; None for the others when they are too few to
+    compare with (fewer than 20, or than 10% of the cases)."""
     inside = float(hours.loc[ids].median())
     rest = hours.drop(ids)
-    return inside, (float(rest.median()) if len(rest) else None)
+    enough = len(rest) >= max(audit.MIN_COMPARED, audit.MIN_COMPARED_SHARE * len(hours))
+    return inside, (float(rest.median()) if enough else None)
 
 
 def test_batched_costs_equal_pandas_medians_on_the_sample() -> None:
@@ -30,8 +33,16 @@ def test_batched_costs_equal_pandas_medians_on_the_sample() -> None:
         hours = cases["hours"]
         ids = sorted(hours.index)
         # sets of every size class, including odd and even complements, and one holding all but one case
-        picks = [ids[:1], ids[::2], ids[1::3], ids[::7], ids[:-1], ids[5:6] + ids[100:103], list(hours.nlargest(40).index)]
+        picks = [ids[:1], ids[::2], ids[1::3], ids[::7], ids[:-1], ids[5:6] + ids[100:103], list(hours.nlargest(40).index),
+                 ids[: int(len(ids) * 0.9)]]
         costs = ctx.costs_of(picks)
+        # all but one case, or one case in ten: the rest are too few to stand for comparable cases
+        for pick in (picks[4], ids[: int(len(ids) * 0.9) + 1]):
+            cost = ctx.cost_of(pick)
+            assert cost.hours_per_case is None and cost.hours_total is None
+            assert cost.compared_cases == len(ids) - len(pick) and cost.method.startswith("not estimated: only ")
+        picks.pop(4)
+        costs.pop(4)
         for pick, cost in zip(picks, costs, strict=True):
             inside, outside = _expected(hours, pick)
             assert outside is not None
@@ -48,11 +59,13 @@ def test_batched_costs_equal_pandas_medians_on_the_sample() -> None:
 
 @settings(max_examples=25, deadline=None)
 @given(
-    spans=st.lists(st.integers(min_value=0, max_value=30), min_size=2, max_size=12),
-    chosen=st.lists(st.sets(st.integers(min_value=0, max_value=11), min_size=1), min_size=1, max_size=4),
+    # enough cases that the others can be compared with (20 at least), and a few that leave too few
+    spans=st.lists(st.integers(min_value=0, max_value=30), min_size=24, max_size=36),
+    chosen=st.lists(st.sets(st.integers(min_value=0, max_value=35), min_size=1, max_size=10), min_size=1, max_size=4),
 )
 def test_complement_median_with_ties(tmp_path_factory: pytest.TempPathFactory, spans: list[int], chosen: list[set[int]]) -> None:
-    """Many equal durations (ties) and tiny logs: still exactly the medians pandas computes."""
+    """Many equal durations (ties) and small logs: still exactly the medians pandas computes, and no cost
+    where the other cases are too few."""
     tmp = tmp_path_factory.mktemp("cost")
     rows = []
     for i, hours in enumerate(spans):

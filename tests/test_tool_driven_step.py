@@ -22,7 +22,7 @@ def test_sample_truth_exact() -> None:
     truth = sample_truth()["kinds"]["tool_driven_step"]["activities"]
     assert tool_steps(sample_findings()) == truth
     assert tool_steps(sample_findings(with_rules=False)) == truth
-    survey = next(f for f in sample_findings() if f.activities == ["Send Survey"])
+    survey = next(f for f in sample_findings() if f.kind == "tool_driven_step" and f.activities == ["Send Survey"])
     ev = survey.evidence
     assert ev["trigger"] == "Resolve Ticket" and abs(ev["delay_hours_median"] - 24) < 0.01
     assert ev["also"] == ["system_account"] and ev["reaches_customer"] is True
