@@ -21,6 +21,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from typer.core import TyperGroup
@@ -176,8 +177,9 @@ class Ui:
             yield lambda msg: bar.update(task, description=f"{label}: {msg}")
 
     def note(self, text: str) -> None:
+        # Notes quote the log (activity names, file names): "[[order]]" or "[auto] Close" are text, not markup.
         if not self.quiet:
-            self.err.print(text)
+            self.err.print(text, markup=False)
 
 
 def _error_line(message: str) -> None:
@@ -306,7 +308,7 @@ def stats(
 
 
 def _print_stats(out: Console, r: Any) -> None:
-    head = Table(title=f"{r.name}", show_header=False, title_justify="left")
+    head = Table(title=escape(r.name), show_header=False, title_justify="left")
     head.add_column("what")
     head.add_column("value", justify="right")
     epc = r.events_per_case
@@ -321,19 +323,19 @@ def _print_stats(out: Console, r: Any) -> None:
         ("to", r.to_json()["end"] or "-"),
         ("events per case", f"min {epc['min']:.0f} · median {epc['median']:.1f} · mean {epc['mean']:.2f} · max {epc['max']:.0f}"),
     ):
-        head.add_row(label, value)
+        head.add_row(label, escape(value))
     out.print(head)
     acts = Table(title="top activities", title_justify="left")
     for col, just in (("activity", "left"), ("events", "right"), ("share", "right"), ("cases", "right")):
         acts.add_column(col, justify=just)  # type: ignore[arg-type]
     for a in r.top_activities:
-        acts.add_row(a.activity, f"{a.events:,}", f"{a.event_share:.1%}", f"{a.cases:,}")
+        acts.add_row(escape(a.activity), f"{a.events:,}", f"{a.event_share:.1%}", f"{a.cases:,}")
     out.print(acts)
     var = Table(title="top variants", title_justify="left")
     for col, just in (("cases", "right"), ("share", "right"), ("activities", "left")):
         var.add_column(col, justify=just)  # type: ignore[arg-type]
     for v in r.top_variants:
-        var.add_row(f"{v.cases:,}", f"{v.case_share:.1%}", " → ".join(v.activities))
+        var.add_row(f"{v.cases:,}", f"{v.case_share:.1%}", escape(" → ".join(v.activities)))
     out.print(var)
 
 
@@ -492,7 +494,7 @@ def _print_findings(out: Console, data: dict[str, Any]) -> None:
         per, total = cost.get("extra_hours_per_case"), cost.get("extra_hours_total")
         table.add_row(
             str(i), f"[{styles[f['severity']]}]{f['severity']}[/]" if styles[f["severity"]] else f["severity"],
-            f["kind"], f["title"], f"{f['cases']:,}", f"{f['case_share']:.1%}",
+            f["kind"], escape(f["title"]), f"{f['cases']:,}", f"{f['case_share']:.1%}",
             "–" if per is None else f"{per:,.1f}", "–" if total is None else f"{total:,.0f}",
         )
     out.print(table)
@@ -695,7 +697,7 @@ def _hours(h: float) -> str:
 def _print_variants(out: Console, data: dict[str, Any]) -> None:
     log = data["log"]
     table = Table(
-        title=f"{log['name']}: {data['shown']:,} of {log['variants']:,} variants, {data['shown_case_share']:.1%} "
+        title=f"{escape(log['name'])}: {data['shown']:,} of {log['variants']:,} variants, {data['shown_case_share']:.1%} "
         f"of {log['cases']:,} cases",
         title_justify="left",
     )
@@ -707,7 +709,7 @@ def _print_variants(out: Console, data: dict[str, Any]) -> None:
         running += v["case_share"]
         table.add_row(
             str(v["rank"]), f"{v['cases']:,}", f"{v['case_share']:.1%}", f"{running:.1%}",
-            _hours(v["median_hours"]), " → ".join(v["activities"]),
+            _hours(v["median_hours"]), escape(" → ".join(v["activities"])),
         )
     out.print(table)
 
@@ -769,7 +771,7 @@ def _print_conformance(out: Console, data: dict[str, Any]) -> None:
             acts.add_column(col, justify=just)  # type: ignore[arg-type]
         unknown = data["unknown_activities"]
         for a in data["activities"]:
-            acts.add_row(a["activity"], f"{a['skipped_cases']:,}", f"{a['inserted_cases']:,}",
+            acts.add_row(escape(a["activity"]), f"{a['skipped_cases']:,}", f"{a['inserted_cases']:,}",
                          "no" if a["activity"] in unknown else "yes")
         out.print(acts)
     if data["variants_deviating_most"]:
@@ -780,9 +782,9 @@ def _print_conformance(out: Console, data: dict[str, Any]) -> None:
         for v in data["variants_deviating_most"]:
             var.add_row(
                 str(v["rank"]), f"{v['cases']:,}", f"{v['fitness']:.3f}", "ok" if v["conforms_so_far"] else "deviates",
-                ", ".join(v["skipped"]) or ("–" if v["aligned"] else "?"),
-                ", ".join(v["inserted"]) or ("–" if v["aligned"] else "?"),
-                " → ".join(v["activities"]),
+                escape(", ".join(v["skipped"])) or ("–" if v["aligned"] else "?"),
+                escape(", ".join(v["inserted"])) or ("–" if v["aligned"] else "?"),
+                escape(" → ".join(v["activities"])),
             )
         out.print(var)
 

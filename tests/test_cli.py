@@ -142,3 +142,23 @@ def test_ingest_refuses_to_overwrite_its_source(tmp_path: Path) -> None:
     assert fixed.read_bytes() == before and not (tmp_path / "x.parquet").exists()
     res = runner.invoke(app, ["ingest", str(fixed), "-o", str(tmp_path / "fixed.parquet")])
     assert res.exit_code == 0, res.output
+
+
+def test_names_with_brackets_print_as_text(tmp_path: Path) -> None:
+    """rich reads "[auto]" as a style tag and dropped it: names and notes from the log are text."""
+    src = tmp_path / "[x]bracket.csv"
+    rows = ["case,activity,timestamp"]
+    for i in range(30):
+        rows += [f"c{i},Open,2024-03-01 0{i % 10}:00:00", f"c{i},[auto] Close,2024-03-02 0{i % 10}:00:00"]
+    src.write_text("\n".join(rows) + "\n")
+    stats = runner.invoke(app, ["stats", str(src)])
+    assert stats.exit_code == 0, stats.output
+    assert "[auto] Close" in stats.stdout and "[x]bracket.csv" in stats.stdout
+    variants = runner.invoke(app, ["variants", str(src)])
+    assert variants.exit_code == 0 and "Open → [auto] Close" in variants.stdout
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[roles]\nclosure = ["[auto] Close"]\n')
+    audit = runner.invoke(app, ["audit", str(src), "--rules", str(rules)])
+    assert audit.exit_code == 0, audit.output
+    # the notes and the findings table quote the step as it is
+    assert "[auto] Close" in audit.stdout
