@@ -248,6 +248,10 @@ def _guard(fn: F) -> F:
             _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         except (typer.Exit, typer.Abort, SystemExit, BrokenPipeError):
             raise  # a closed stdout is the top level's to report (see _OneLineErrors)
+        except OSError as exc:
+            # A folder that cannot be created or a file that cannot be written: the user's to fix, not a bug.
+            where = f"{exc.filename}: " if exc.filename else ""
+            _fail(f"{where}{exc.strerror or exc}; check the path and its permissions")
         except KeyboardInterrupt:
             _fail("interrupted", 130)
         except Exception as exc:
@@ -398,17 +402,20 @@ def _audit(
     return _run_audit(ui, log, options, echo_notes=echo_notes)
 
 
-def _check_file_output(output: Path | None) -> None:
-    """Fails before any work when -o cannot be a file: a folder, or a path through an existing file."""
+def _check_file_output(output: Path | None, source: Path | None = None, *, option: str = "-o") -> None:
+    """Fails before any work when an output cannot be a file: a folder, a path through an existing file, or
+    the SOURCE log itself (which writing would destroy)."""
     if output is None:
         return
     if str(output) in ("", ".") or output.is_dir():
-        raise UsageError(f"-o {output}: is a directory; name the file to write")
+        raise UsageError(f"{option} {output}: is a directory; name the file to write")
     for parent in output.parents:
         if parent.exists():
             if not parent.is_dir():
-                raise UsageError(f"-o {output}: {parent} is a file, not a folder")
+                raise UsageError(f"{option} {output}: {parent} is a file, not a folder")
             break
+    if source is not None and output.exists() and source.exists() and output.samefile(source):
+        raise UsageError(f"{option} {output}: writing it would overwrite the source log; choose another name")
 
 
 @app.command()
@@ -431,7 +438,7 @@ def audit(
     from auditor.render.markdown import findings_markdown
 
     ui = Ui(quiet)
-    _check_file_output(output)
+    _check_file_output(output, source)
     with Engine() as engine:
         # The table printed to the terminal carries the notes itself; every other output gets them on
         # stderr as well.
@@ -520,7 +527,7 @@ def rules_suggest(
     from auditor.suggest import suggest
 
     ui = Ui(quiet)
-    _check_file_output(output)
+    _check_file_output(output, source)
     with Engine() as engine:
         log = _read(ui, engine, source, opts)
         text = suggest(infer(log.table, RulePack()), source.name)
@@ -569,6 +576,7 @@ def graph(
     ui = Ui(quiet)
     # Before reading a large log: a wrong suffix, a missing `dot` or a bad findings file fail at once.
     processmap.check_output(output)
+    _check_file_output(output, source)
     if findings_file is not None and (rules_file is not None or no_findings):
         raise UsageError("--findings draws a saved audit: it does not go with --rules or --no-findings")
     findings, saved_header = processmap.load_saved_audit(findings_file) if findings_file is not None else ([], None)
@@ -737,6 +745,7 @@ def conform(
     ui = Ui(quiet)
     if cases_out is not None and cases_out.suffix.lower() != ".csv":
         raise UsageError(f"{cases_out}: --cases-out must name a .csv file")
+    _check_file_output(cases_out, source, option="--cases-out")
     # Before reading a large log: an unreadable model fails at once.
     reference = conformance.load_model(model)
     with Engine() as engine:

@@ -26,7 +26,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from auditor.errors import InputError
+from auditor.errors import InputError, UsageError
 
 ROW = "__row"  # 1-based data row number in the source, carried until the canonical `seq`
 # What exports write for "no value" (spreadsheets, SQL dumps, pandas/Python `str()` of a missing value):
@@ -416,20 +416,25 @@ class Engine:
     def write_parquet(self, expr: ir.Table, path: Path, metadata: dict[str, str]) -> None:
         kv = ", ".join(f"'{_sql_str(k)}': '{_sql_str(v)}'" for k, v in metadata.items())
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.con.execute(
+        self._copy(
+            path,
             f"COPY ({self.backend.compile(expr)}) TO '{_sql_str(str(path))}' "
             # Parquet v2 pages (delta encodings) make the canonical log a third smaller and faster to
             # write; a dictionary is only tried for columns with few distinct values per row group (not
             # for case ids, where it was built and thrown away).
             f"(FORMAT parquet, COMPRESSION zstd, PARQUET_VERSION v2, DICTIONARY_SIZE_LIMIT 1000, "
-            f"KV_METADATA {{{kv}}})"
+            f"KV_METADATA {{{kv}}})",
         )
 
     def write_csv(self, expr: ir.Table, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.con.execute(
-            f"COPY ({self.backend.compile(expr)}) TO '{_sql_str(str(path))}' (FORMAT csv, HEADER true)"
-        )
+        self._copy(path, f"COPY ({self.backend.compile(expr)}) TO '{_sql_str(str(path))}' (FORMAT csv, HEADER true)")
+
+    def _copy(self, path: Path, sql: str) -> None:
+        try:
+            self.con.execute(sql)
+        except duckdb.IOException as exc:  # a read-only place, a full disk: the user's to fix
+            raise UsageError(f"{path}: cannot write it ({_first_line(exc)}); check the path and its permissions") from exc
 
     def to_arrow(self, expr: ir.Table) -> pa.Table:
         return self.con.execute(self.backend.compile(expr)).to_arrow_table()

@@ -589,6 +589,9 @@ def check_output(out: Path, source: Path | None = None) -> None:
         raise UsageError(f"-o {out}: the canonical log is written as Parquet; name it *.parquet")
     if out.exists() and out.is_dir():
         raise UsageError(f"-o {out}: is a directory; name the Parquet file to write")
+    parent = next((p for p in out.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise UsageError(f"-o {out}: {parent} is a file, not a folder")
     if source is not None and source.exists():
         for target in (out, rejected_path(out)):
             if target.exists() and target.samefile(source):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -162,3 +163,37 @@ def test_names_with_brackets_print_as_text(tmp_path: Path) -> None:
     assert audit.exit_code == 0, audit.output
     # the notes and the findings table quote the step as it is
     assert "[auto] Close" in audit.stdout
+
+
+def test_outputs_never_overwrite_the_source_and_unwritable_paths_exit_2(tmp_path: Path) -> None:
+    """`audit -o log.csv` replaced the log with the findings; a read-only place was an 'internal error'."""
+    src = tmp_path / "log.csv"
+    text = "case,activity,timestamp\n1,A,2024-03-01 10:00\n1,B,2024-03-01 11:00\n"
+    src.write_text(text)
+    model = ROOT / "models" / "support-desk.bpmn"
+    for args in (
+        ["audit", str(src), "-o", str(src)],
+        ["rules", "suggest", str(src), "-o", str(src)],
+        ["graph", str(src), "-o", str(src), "--no-findings"],
+        ["conform", str(src), "--model", str(model), "--cases-out", str(src)],
+    ):
+        res = runner.invoke(app, [*args, "-q"])
+        assert res.exit_code == 2 and "would overwrite the source log" in res.stderr, (args, res.output)
+        assert src.read_text() == text
+    blocked = tmp_path / "ro"
+    blocked.mkdir()
+    blocked.chmod(0o500)
+    try:
+        if os.access(blocked, os.W_OK):  # root writes anywhere: a path through a file is refused instead
+            blocked = src
+        for args in (
+            ["ingest", str(src), "-o", str(blocked / "x.parquet")],
+            ["graph", str(src), "-o", str(blocked / "m.dot"), "--no-findings"],
+            ["discover", str(src), "-o", str(blocked / "d"), "--formats", "pnml"],
+            ["conform", str(src), "--model", str(model), "--cases-out", str(blocked / "c.csv")],
+        ):
+            res = runner.invoke(app, [*args, "-q"])
+            assert res.exit_code == 2, (args, res.output)
+            assert "internal error" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    finally:
+        (tmp_path / "ro").chmod(0o700)
