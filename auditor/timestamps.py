@@ -194,8 +194,13 @@ def _check_format(engine: Engine, fmt: str) -> None:
 
 def _candidates(text: ir.StringValue, zone: str, formats: tuple[str, ...]) -> dict[str, ir.TimestampValue]:
     out: dict[str, ir.TimestampValue] = {"iso": _iso(text, zone, False)}
+    # Clamped as `to_utc` does: one 13-digit value read as seconds is out of DuckDB's range, which failed
+    # the whole ingest; clamped, it is merely implausible and counts against the candidate.
+    num = text.try_cast("float64")
     out["epoch"] = ibis.ifelse(
-        Engine.full_match(text, _EPOCH), Engine.epoch_to_utc(text.try_cast("float64")), ibis.null()
+        Engine.full_match(text, _EPOCH),
+        Engine.epoch_to_utc(ibis.least(ibis.greatest(num, -_EPOCH_LIMIT), _EPOCH_LIMIT)),
+        ibis.null(),
     )
     for f in formats:
         out[f] = _read_format(text, f, zone, False)
