@@ -74,24 +74,28 @@ def test_tiny_log_cases_and_evidence(tmp_path: Path) -> None:
         # r3: the timer closes; bob investigates 4 h later
         ("r3", "Close Ticket", "2024-01-05 10:00", "svc-workflow", "T1"),
         ("r3", "Investigate", "2024-01-05 14:00", "bob", "T1"),
-        # r4: work at the closure's own timestamp, later in source order
+        # r4: a customer contact at the closure's own timestamp, later in source order
         ("r4", "Close Ticket", "2024-01-06 10:00", "svc-workflow", "T1"),
-        ("r4", "Sync", "2024-01-06 10:00", "ann", "T1"),
+        ("r4", "Customer Follow-up", "2024-01-06 10:00", "customer", "T1"),
+        # c3: fields recorded at the closure's instant or seconds after it are part of closing it
+        ("c3", "Close Ticket", "2024-01-07 10:00:00", "ann", "T1"),
+        ("c3", "Caused By CI", "2024-01-07 10:00:00", "ann", "T1"),
+        ("c3", "Caused By CI", "2024-01-07 10:00:45", "ann", "T1"),
     ]
     found = _found(run_audit(tiny_log(tmp_path, rows)))
     assert len(found) == 1
     f = found[0]
-    assert f.case_ids == ["r1", "r2", "r3", "r4"] and f.case_share == pytest.approx(4 / 6)
-    assert f.activities == ["Customer Follow-up", "Investigate", "Reopen Ticket", "Sync"]
+    assert f.case_ids == ["r1", "r2", "r3", "r4"] and f.case_share == pytest.approx(4 / 7)
+    assert f.activities == ["Customer Follow-up", "Investigate", "Reopen Ticket"]
     ev = f.evidence
     # hours to the return: 2, 10, 4, 0
     assert ev["hours_to_return"]["median"] == 3.0 and ev["hours_to_return"]["p90"] == pytest.approx(8.2)
     assert ev["closed_by"] == {"agent": 1, "system": 3, "customer": 0, "unknown": 0}
-    assert ev["reopened_by"] == {"customer": 2, "organisation": 2, "unknown": 0}
-    assert ev["mechanisms"] == {"reopen": 1, "customer_contact": 1, "further_work": 3}
-    assert ev["first_mechanism"] == {"reopen": 1, "customer_contact": 1, "further_work": 2}
+    assert ev["reopened_by"] == {"customer": 3, "organisation": 1, "unknown": 0}
+    assert ev["mechanisms"] == {"reopen": 1, "customer_contact": 2, "further_work": 2}
+    assert ev["first_mechanism"] == {"reopen": 1, "customer_contact": 2, "further_work": 1}
     assert ev["edges"] == [
-        {"source": "Close Ticket", "target": "Customer Follow-up", "cases": 1},
+        {"source": "Close Ticket", "target": "Customer Follow-up", "cases": 2},
         {"source": "Close Ticket", "target": "Investigate", "cases": 1},
         {"source": "Close Ticket", "target": "Reopen Ticket", "cases": 1},
     ]
@@ -108,13 +112,14 @@ def _pandas_reopened(
 ) -> dict[str, float]:
     """Independent reading of the contract on a log without resources (every event is an organisation's,
     none a system's or a customer's): case → hours from its first closure to the first event after it that
-    is a reopen, a customer contact, or not a closure."""
+    is a reopen, a customer contact, or not a closure more than a minute after the closure."""
     df = df.sort_values(["case", "ts", "row"], kind="stable").copy()
     df["pos"] = df.groupby("case").cumcount()
     first = df[df["activity"].isin(closure)].groupby("case", as_index=False)[["pos", "ts"]].first()
     df = df.merge(first, on="case", suffixes=("", "_close"))
     after = df[df["pos"] > df["pos_close"]]
-    hit = after[after["activity"].isin(reopen | contact) | ~after["activity"].isin(closure)]
+    later_work = ~after["activity"].isin(closure) & ((after["ts"] - after["ts_close"]).dt.total_seconds() > 60)
+    hit = after[after["activity"].isin(reopen | contact) | later_work]
     back = hit.groupby("case")[["ts", "ts_close"]].first()
     return {str(c): (r.ts - r.ts_close).total_seconds() / 3600 for c, r in back.iterrows()}
 

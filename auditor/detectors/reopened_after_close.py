@@ -8,8 +8,11 @@ Business rules (contract, and the decisions that make it exact):
     (BPIC 2014 closes incidents automatically at the very end; its reopens follow `resolved`);
   - `customer_contact`: a customer-contact activity, or any event by a customer account;
   - `further_work`: an event by an account that is neither a system nor a customer account (events
-    without a resource count: they are not by a system account) and that is not itself a closure.
-  Events at the closure's own timestamp but later in source order are after it. Survey steps (the survey
+    without a resource count: they are not by a system account) and that is not itself a closure, more
+    than `SAME_SAVE` seconds after the closure. Work recorded with the closure is part of the closing save
+    (a field filled in on closing: BPIC 2014's `Caused By CI`, at the closure's instant or a second after
+    it, made 13,000 cases "come back 0.0 h after closure"), not work after it.
+  Reopens and customer contacts at the closure's own timestamp but later in source order are after it. Survey steps (the survey
   role: sent, or answered by the customer) are part of closing a case and are no sign that it was not
   over, so they count only when they are also a reopen or a customer-contact activity.
 - One finding for the kind; its cases are exactly the affected cases. The first such event after the
@@ -41,6 +44,7 @@ MECHANISMS = ("reopen", "customer_contact", "further_work")
 CLOSERS = ("agent", "system", "customer", "unknown")
 REOPENERS = ("customer", "organisation", "unknown")
 MAX_EDGES = 3
+SAME_SAVE = 60.0  # seconds: a field recorded within a minute of the closure belongs to closing the case
 
 
 def affected(ctx: AuditContext) -> ir.Table:
@@ -49,12 +53,14 @@ def affected(ctx: AuditContext) -> ir.Table:
     whole = ibis.window(group_by="case_id")
     m = e.mutate(
         fc=e.pos.min(where=e.r_closure).over(whole),
+        fc_ts=e.timestamp.min(where=e.r_closure).over(whole),
         fd=e.pos.min(where=e.r_closure | e.r_resolution).over(whole),
     )
     a = m.filter(m.fd.notnull() & (m.pos > m.fd))
     after_closure = a.fc.notnull() & (a.pos > a.fc)
     by_customer = a.is_customer
-    work = ~a.is_system & ~a.is_customer & ~a.r_closure
+    later = Engine.epoch_seconds(a.timestamp) - Engine.epoch_seconds(a.fc_ts) > SAME_SAVE
+    work = ~a.is_system & ~a.is_customer & ~a.r_closure & later
     # A reopen activity is the CRM's own record that the case had been declared done, so it counts after the
     # first resolution too; contacts and further work count only after the first closure.
     hit = a.filter(
