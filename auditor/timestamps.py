@@ -41,7 +41,9 @@ FORMATS: tuple[str, ...] = (
     *(d + t for d in (*_DATES_Y, *_DATES_DM, *_DATES_MD, *_DATES_TEXT) for t in _TIMES),
     *_AWARE,
 )
-_OFFSET = r".*\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|z|UTC|GMT|[+-]\d{2}(:?\d{2})?)"
+# A time followed by an offset or a zone's name ("PST", "Asia/Tokyo", "UTC+01:00"; not "PM"): that text says
+# which instant it is, and --timezone must not replace it (the naive reading silently dropped the name).
+_OFFSET = r".*\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|z|[+-]\d{2}(:?\d{2})?|[A-Za-z]{3,}[A-Za-z_/+:0-9-]*)"
 _EPOCH = r"-?\d{9,13}(\.\d+)?"
 _SAMPLE = 20_000
 

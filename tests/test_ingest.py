@@ -114,6 +114,17 @@ def test_iso_offsets_and_timezone(engine: Engine, tmp_path: Path) -> None:
         load(path, ReadOptions(timezone="Mars/Olympus"), engine)
 
 
+def test_a_zone_name_after_the_time_wins_over_timezone(engine: Engine, tmp_path: Path) -> None:
+    """"09:15 Asia/Tokyo" is that instant whatever --timezone says; with a zone other than UTC the name was
+    dropped and the time read as --timezone's wall clock. Naive text still follows --timezone."""
+    body = ("case,activity,timestamp\n1,A,2024-07-01 09:15:00 Asia/Tokyo\n1,B,2024-07-01 09:15:00 UTC+01:00\n"
+            "1,C,2024-07-01 09:15:00\n")
+    path = write(tmp_path, "zones.csv", body)
+    for zone, naive in (("UTC", utc(2024, 7, 1, 9, 15)), ("America/New_York", utc(2024, 7, 1, 13, 15))):
+        ev = events(load(path, ReadOptions(timezone=zone), engine)).set_index("activity")["timestamp"]
+        assert ev.to_dict() == {"A": utc(2024, 7, 1, 0, 15), "B": utc(2024, 7, 1, 8, 15), "C": naive}, zone
+
+
 @pytest.mark.parametrize(
     ("values", "expected"),
     [(["1709283600", "1709287200"], [utc(2024, 3, 1, 9), utc(2024, 3, 1, 10)]),
