@@ -764,13 +764,15 @@ def conform(
     if fmt is OutputFormat.json:
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
         return
-    _print_conformance(ui.out, data)
+    # the unrounded fitness, as the summary on stderr: the JSON's rounded value rounded again printed 0.966
+    # on stdout beside 0.965 on stderr
+    _print_conformance(ui.out, data, report.fitness.log_fitness)
 
 
-def _print_conformance(out: Console, data: dict[str, Any]) -> None:
+def _print_conformance(out: Console, data: dict[str, Any], fitness: float) -> None:
     log = data["log"]
     out.print(
-        f"{log['name']} against {data['model']['path']}: fitness {data['fitness']:.3f} · "
+        f"{escape(log['name'])} against {escape(str(data['model']['path']))}: fitness {fitness:.3f} · "
         f"{data['conforming_cases']:,} of {log['cases']:,} cases conform ({data['conforming_share']:.1%}) · "
         f"{data['conforming_so_far_cases']:,} with the open cases that fit so far"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -177,6 +178,14 @@ def test_cli_conform_table_quiet() -> None:
     assert res.exit_code == 0, res.output
     assert res.stderr == ""
     assert "activities skipped or inserted" in res.stdout and "variants deviating most" in res.stdout
+
+
+def test_cli_conform_table_and_summary_print_the_same_fitness() -> None:
+    """The table rounded the JSON's rounded fitness again: 0.966 on stdout beside 0.965 on stderr."""
+    res = _conform("--align-max", "20")
+    assert res.exit_code == 0, res.output
+    out, err = (re.findall(r"fitness (0\.\d{3})", text) for text in (res.stdout, res.stderr))
+    assert out and err and set(out) == set(err), (out, err)
 
 
 @pytest.mark.parametrize(
