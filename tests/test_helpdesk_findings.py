@@ -57,6 +57,16 @@ def test_closed_is_a_15_day_auto_close_timer() -> None:
     closed = df["act"] == "Closed"
     at_15_days = ((gap - 15 * 86400).abs() <= 90) & closed & (prev == "Resolve ticket")
     assert ev["share_at_mode"] == pytest.approx(at_15_days.sum() / closed.sum(), abs=0.01)
+    # The finding is about the closures the timer made, not every closed ticket (99.5% of them): a closure
+    # 15 days (to 90 s) after the most recent "Resolve ticket" among the four events before it.
+    g = df.groupby("case")
+    since = pd.Series(float("nan"), index=df.index)
+    for k in (4, 3, 2, 1):  # the nearest lag last, so it wins
+        lag_act, lag_ts = g["act"].shift(k), g["ts"].shift(k)
+        since = since.where(lag_act != "Resolve ticket", (df["ts"] - lag_ts).dt.total_seconds())
+    fired = closed & ((since - 15 * 86400).abs() <= 90)
+    assert set(f["case_ids"]) == set(df.loc[fired, "case"].astype(str))
+    assert f["cases"] < 0.3 * result()["log"]["cases"]
     assert len(findings("tool_driven_step")) == 1  # no other step shows a tool's behaviour
 
 

@@ -11,7 +11,9 @@ hold are listed in `evidence.also`):
   one and the same delay (within `MODE_BUCKET` seconds either side, or the timestamps' resolution if
   coarser) of at least `MIN_TIMER`, which people do not do to the minute; a delay under `MODE_RESOLUTION`
   times the timestamps' resolution is not judged (a date-only log puts every delay on whole days).
-  Evidence: trigger, median and modal delay, spread, shares, which signature. A timer wins over
+  Evidence: trigger, median and modal delay, spread, shares, which signature. The finding's cases are
+  those in which the step followed its trigger at the timer's delay (the median to within `MAX_SPREAD` of
+  it, or the mode to within its bucket and the next), not every case of the step. A timer wins over
   `system_account`, being the more specific mechanism. A step that customer accounts do in at least
   `MAX_SHARE_CUSTOMER` of its events is never a timer: customers do not run on the tool's clock.
 - `system_account`: at least `MIN_SHARE_SYSTEM` of the step's events are by system accounts (rule pack, else
@@ -82,7 +84,7 @@ def detect(ctx: AuditContext) -> list[Finding]:
             f"tool-driven steps: {skipped} activit{'y has' if skipped == 1 else 'ies have'} fewer than "
             f"{MIN_EVENTS} events and {'was' if skipped == 1 else 'were'} not judged (too little data)"
         )
-    timers = _timers(ctx, acts, list(judged["activity"]))
+    timers, fired = _timers(ctx, acts, list(judged["activity"]))
     chains = _chains(ctx, acts, list(judged["activity"]))
     protected = set(ctx.roles.of("resolution")) | set(ctx.roles.of("agent_response"))
     found: list[tuple[Any, dict[str, dict[str, Any]]]] = []
@@ -107,7 +109,9 @@ def detect(ctx: AuditContext) -> list[Finding]:
         if "system_account" in mechanisms:
             mechanisms["system_account"]["accounts"] = accounts.get(act, [])
         mechanism = next(m for m in ("timer", "system_account", "chained_bookkeeping") if m in mechanisms)
-        case_ids = ids[act]
+        # A timer's cases are those where it fired at its delay: "Closed fires exactly 15 days after
+        # Resolve in 28% of its events" is not about the 72% closed at other times.
+        case_ids = fired[act] if mechanism == "timer" else ids[act]
         reaches = act in ctx.roles.of("survey") or act in ctx.roles.of("agent_response") or bool(_NOTIFY.search(act))
         evidence: dict[str, Any] = {
             "mechanism": mechanism,
@@ -181,10 +185,13 @@ def _resolution_seconds(acts: pd.DataFrame) -> int:
     return 3600 if int(acts["res_h"].sum()) else 86400
 
 
-def _timers(ctx: AuditContext, acts: pd.DataFrame, activities: list[str]) -> dict[str, dict[str, Any]]:
-    """Per step, the trigger that fires it by a timer, if one qualifies (see the module's rules)."""
+def _timers(
+    ctx: AuditContext, acts: pd.DataFrame, activities: list[str]
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Per step, the trigger that fires it by a timer, if one qualifies (see the module's rules), and the
+    cases in which it fired at that delay (as `AuditContext.ids` gives them)."""
     if not activities:
-        return {}
+        return {}, {}
     e = ctx.events
     engine = ctx.log.engine
     # Activities as small integer codes and times as epoch seconds: the window below then moves numbers,
@@ -205,7 +212,7 @@ def _timers(ctx: AuditContext, acts: pd.DataFrame, activities: list[str]) -> dic
     lagged = x.mutate(**lags)
     code_of = {a: i for i, a in enumerate(names)}
     lagged = lagged.filter(lagged.code.isin([code_of[a] for a in activities]))
-    cols: dict[str, Any] = {"b": lagged.code}
+    cols: dict[str, Any] = {"case_id": lagged.case_id, "b": lagged.code}
     for k in range(1, LOOKBACK + 1):
         a_k = lagged[f"a{k}"]
         newest = a_k.notnull() & (a_k != lagged.code)
@@ -213,16 +220,38 @@ def _timers(ctx: AuditContext, acts: pd.DataFrame, activities: list[str]) -> dic
             newest = newest & (a_k != lagged[f"a{j}"]).fill_null(True)
         cols[f"a{k}"] = ibis.ifelse(newest, a_k, ibis.null(code_type))
         cols[f"d{k}"] = lagged.sec - lagged[f"s{k}"]
-    # Materialised once, narrow (codes and delays, one row per step event), because three queries read it.
+    # Materialised once, narrow (codes and delays, one row per step event), because four queries read it.
     lag_table = engine.materialize(lagged.select(**cols), "timer_lags")
     try:
-        return _timer_stats(lag_table, acts, names, _resolution_seconds(acts))
+        found, targets = _timer_stats(lag_table, acts, names, _resolution_seconds(acts))
+        return found, _fired(ctx, lag_table, targets, names)
     finally:
         engine.drop(lag_table)
 
 
-def _timer_stats(t: ir.Table, acts: pd.DataFrame, names: list[str], resolution: int) -> dict[str, dict[str, Any]]:
-    """The timer rules over the lag table: one row per (step event, candidate trigger) with its delay."""
+def _fired(ctx: AuditContext, t: ir.Table, targets: dict[str, tuple[int, int, float, float]], names: list[str]) -> dict[str, Any]:
+    """Per timer step, the cases in which one of its events followed its trigger at the timer's delay
+    (within the tolerance `_timer_stats` gives)."""
+    if not targets:
+        return {}
+    parts = []
+    for b, a, delay, tol in targets.values():
+        for k in range(1, LOOKBACK + 1):
+            hit = t.filter((t.b == b) & (t[f"a{k}"] == a) & ((t[f"d{k}"] - delay).abs() <= tol))
+            parts.append(hit.select("case_id", activity=ibis.literal(names[b])))
+    u = parts[0]
+    for part in parts[1:]:
+        u = u.union(part, distinct=False)
+    return ctx.ids_by_activity(u, list(targets))
+
+
+def _timer_stats(
+    t: ir.Table, acts: pd.DataFrame, names: list[str], resolution: int
+) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[int, int, float, float]]]:
+    """The timer rules over the lag table: one row per (step event, candidate trigger) with its delay.
+    Also, per timer step: its code, its trigger's, and the delay and tolerance (seconds) of an event that
+    the timer fired: the median within `MAX_SPREAD` of it for a constant delay, the mode within its
+    bucket and the next for a mass at one delay."""
     parts = [
         t.filter(t[f"a{k}"].notnull()).select(b=t.b, a=t[f"a{k}"], delay=t[f"d{k}"]) for k in range(1, LOOKBACK + 1)
     ]
@@ -237,14 +266,15 @@ def _timer_stats(t: ir.Table, acts: pd.DataFrame, names: list[str], resolution: 
     # costly part, are computed for those pairs only.
     can = counts[counts["n"] / counts["n_b"] >= min(MIN_SHARE, MIN_MODE_SHARE)]
     if can.empty:
-        return {}
+        return {}, {}
     code_type = str(t.b.type())
     pairs = ibis.memtable(can[["b", "a"]], schema={"b": code_type, "a": code_type})
     d = d.semi_join(pairs, ["b", "a"])
     # One sketch per pair answers all three quantiles (three separate calls would build three alike).
     stats = d.group_by(["b", "a"]).aggregate(n=d.count(), p=d.delay.approx_quantile([0.1, 0.5, 0.9]))
     stats = stats.select("b", "a", "n", p10=stats.p[0], p50=stats.p[1], p90=stats.p[2]).execute()
-    modes = _modes(d, max(MODE_BUCKET, resolution))
+    bucket = max(MODE_BUCKET, resolution)
+    modes = _modes(d, bucket)
     stats = stats.merge(modes, on=["b", "a"], how="left")
     stats["b_act"] = [names[b] for b in stats["b"]]
     stats["a_act"] = [names[a] for a in stats["a"]]
@@ -257,8 +287,14 @@ def _timer_stats(t: ir.Table, acts: pd.DataFrame, names: list[str], resolution: 
     ok = stats[constant | massed].copy()
     ok["rank"] = (~(constant[ok.index])).astype(int)  # a constant delay first, then the largest mass
     out: dict[str, dict[str, Any]] = {}
+    targets: dict[str, tuple[int, int, float, float]] = {}
     for act, group in ok.groupby("b_act"):
         best = group.sort_values(["rank", "mode_share", "a_act"], ascending=[True, False, True]).iloc[0]
+        if int(best["rank"]) == 0:
+            delay = float(best["p50"])
+            targets[str(act)] = (int(best["b"]), int(best["a"]), delay, max(float(bucket), MAX_SPREAD * delay))
+        else:
+            targets[str(act)] = (int(best["b"]), int(best["a"]), float(best["mode_delay"]), 1.5 * bucket)
         out[str(act)] = {
             "trigger": str(best["a_act"]),
             "delay_hours_median": round(float(best["p50"]) / 3600.0, 4),
@@ -269,7 +305,7 @@ def _timer_stats(t: ir.Table, acts: pd.DataFrame, names: list[str], resolution: 
             "share_at_mode": round(float(best["mode_share"]), 4),
             "timer_signature": "constant delay" if int(best["rank"]) == 0 else "a mass of events at one exact delay",
         }
-    return out
+    return out, targets
 
 
 def _modes(d: Any, bucket: int) -> Any:
