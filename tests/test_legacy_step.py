@@ -68,3 +68,42 @@ def test_tiny_log_makes_no_claims(tmp_path: Path) -> None:
     with Engine() as engine:
         result = audit.run(load(tiny_log(tmp_path, rows), ReadOptions(), engine), audit.AuditOptions())
     assert legacy(result.findings) == {}
+
+
+def _neutral_log(tmp_path: Path, *, check_last: bool, names: dict[str, str]) -> Path:
+    """The no-effect log of `_log`, with the step moved to the end of its cases, or activities renamed."""
+    rng = random.Random(5)
+    rows = []
+    for i in range(1500):
+        t = datetime(2024, 1, 1, 9) + timedelta(days=rng.randint(0, 120), minutes=rng.randint(0, 400))
+        steps = ["Open", "Work", "Resolve", "Close"]
+        if rng.random() < 0.5:
+            steps.insert(len(steps) if check_last else 2, "Double Check")
+        if rng.random() < 0.05:
+            steps[-1:-1] = ["Reopen", "Resolve"]
+        for act in steps:
+            t += timedelta(minutes=rng.randint(10, 600))
+            rows.append((f"c{i}", names.get(act, act), t.strftime("%Y-%m-%d %H:%M:%S"), rng.choice(["ann", "bob"]), "T1"))
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    return tiny_log(tmp_path, rows)
+
+
+def test_no_vestigial_claim_on_the_last_step_or_without_outcomes(tmp_path: Path) -> None:
+    """BPIC 2013's open problems: 'Completed' (the closure, which no name revealed) was "changing no
+    outcome": resolved, reopened and chased were 0 against 0 because the log has none of them, and the step
+    that ends a case cannot be judged by outcomes that it marks."""
+    with Engine() as engine:
+        last = audit.run(load(_neutral_log(tmp_path / "a", check_last=True, names={}), ReadOptions(), engine), audit.AuditOptions())
+    assert legacy(last.findings) == {}
+    assert any(n.startswith("Double Check: ends ") and "not judged as vestigial" in n for n in last.notes)
+    blind = {"Resolve": "Stage C", "Close": "Stage D", "Reopen": "Stage E", "Open": "Stage A", "Work": "Stage B"}
+    with Engine() as engine:
+        path = _neutral_log(tmp_path / "b", check_last=False, names=blind)
+        result = audit.run(load(path, ReadOptions(), engine), audit.AuditOptions())
+    assert legacy(result.findings) == {}
+    assert any(n.startswith("vestigial steps: not judged: the log names no resolution") for n in result.notes)
+    # the same log with its roles named: the step is judged, and found to change nothing
+    with Engine() as engine:
+        path = _neutral_log(tmp_path / "c", check_last=False, names={})
+        named = audit.run(load(path, ReadOptions(), engine), audit.AuditOptions())
+    assert legacy(named.findings) == {"Double Check": "vestigial"}

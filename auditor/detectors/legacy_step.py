@@ -20,7 +20,10 @@ Business rules (one finding per activity; `evidence.mechanism` says which):
   activities tested. Confounding guard: cases are compared within the strata of the case attribute that
   best explains the step's presence, using only strata where both groups have cases; a step that follows
   the case type (present in one type, absent in another) is not judged. The step must add time: its own
-  wait (from the previous event) has a median of at least `MIN_OWN_WAIT_MIN` minutes. Fisher's and
+  wait (from the previous event) has a median of at least `MIN_OWN_WAIT_MIN` minutes. A step that is the
+  last event of its case in at least `MAX_TERMINAL` of its occurrences is how cases end (a closure the
+  roles missed), not judged; nor is any step when the log names no resolution, closure, reopen or customer
+  contact: with no outcome to compare but time, "no effect" would be empty. Both are noted. Fisher's and
   Mann-Whitney's p-values (Benjamini-Hochberg adjusted) are reported too. Above `MAX_SAMPLE` cases per
   group, the throughput comparison (probability of superiority, Mann-Whitney and the medians it reports) uses
   the `MAX_SAMPLE` cases with the smallest hash of their id, so the same log always gives the same numbers.
@@ -53,6 +56,7 @@ MIN_GROUP = 30
 MARGIN_RISK = 0.05
 MARGIN_PS = 0.06
 MIN_OWN_WAIT_MIN = 1.0
+MAX_TERMINAL = 0.8  # a step that is the case's last event this often is how cases end, not a step in between
 ALPHA = 0.05
 MAX_SAMPLE = 50_000  # cases per group fed to the rank test; a deterministic hash sample above that
 
@@ -344,7 +348,8 @@ def _vestigial(ctx: AuditContext, exclude: set[str]) -> list[Finding]:
     per_case = f.filter(f.case_id.notnull()).select("activity", "case_id").distinct()
     cases = per_case.group_by("activity").aggregate(cases=per_case.count())
     waits = f.group_by(w_act=f.activity).aggregate(
-        own_wait=((Engine.epoch_seconds(f.timestamp) - Engine.epoch_seconds(f.prev_ts)) / 60.0).median()
+        own_wait=((Engine.epoch_seconds(f.timestamp) - Engine.epoch_seconds(f.prev_ts)) / 60.0).median(),
+        last=f.next_activity.isnull().cast("float64").mean(),
     )
     per_act = cases.join(waits, cases.activity == waits.w_act).execute().set_index("activity")
     total = ctx.total_cases
@@ -352,9 +357,22 @@ def _vestigial(ctx: AuditContext, exclude: set[str]) -> list[Finding]:
         (per_act["cases"] >= 0.10 * total)
         & (per_act["cases"] <= 0.90 * total)
         & (per_act["own_wait"] >= MIN_OWN_WAIT_MIN)
-    ].index
-    cand = human[human["activity"].isin(set(keep))]
+    ]
+    ending = keep[keep["last"] >= MAX_TERMINAL]
+    for act, row in ending.sort_index().iterrows():
+        ctx.notes.append(
+            f"{act}: ends {row['last']:.0%} of the cases it occurs in, as a closure does; not judged as vestigial "
+            "(name it in the rule pack's [roles] closure if it closes cases)"
+        )
+    cand = human[human["activity"].isin(set(keep.index) - set(ending.index))]
     if cand.empty:
+        return []
+    if not any(ctx.roles.of(r) for r in ("resolution", "closure", "reopen", "customer_contact")):
+        ctx.notes.append(
+            "vestigial steps: not judged: the log names no resolution, closure, reopen or customer contact, so "
+            "no outcome but time can be compared and 'no effect' would be empty (name them in a rule pack's "
+            "[roles])"
+        )
         return []
     engine = ctx.log.engine
     attrs, case_attrs = _strata_attributes(ctx)
