@@ -163,6 +163,14 @@ def infer_mapping(
         name = given.get(role)
         if name:
             resolved = resolve_column(name, columns, option=option_of[role], source=source)
+            # A case id that is also the activity (or the time) makes every number meaningless; a resource
+            # column given as the team too is a choice (ping-pong between people at both levels).
+            other = next((r for r, c in chosen.items() if c == resolved and {r, role} & set(REQUIRED)), None)
+            if other is not None:
+                raise MappingError(
+                    f"{source}: {option_of[other]} and {option_of[role]} both name column {resolved!r}; each of "
+                    "case, activity and timestamp needs a column of its own"
+                )
             chosen[role] = resolved
             used.add(resolved)
     inferred: list[str] = []

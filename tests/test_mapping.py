@@ -62,3 +62,13 @@ def test_missing_roles_error() -> None:
 def test_normalise() -> None:
     assert normalise("CreatedById") == "created by id"
     assert normalise(" sys_created_on ") == "sys created on"
+
+
+def test_one_column_cannot_be_case_and_activity() -> None:
+    """`--case X --activity X` was accepted: every case a single activity's name."""
+    cols = ["Ticket", "Step", "Timestamp", "Agent"]
+    with pytest.raises(MappingError, match="--case and --activity both name column 'Ticket'"):
+        infer_mapping(cols, given={"case": "Ticket", "activity": "Ticket"}, source="x.csv")
+    # a resource given as the team too is allowed (people at both levels)
+    m = infer_mapping(cols, given={"resource": "Agent", "team": "Agent"}, source="x.csv")
+    assert m.resource == m.team == "Agent" and m.case == "Ticket"
