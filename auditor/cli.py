@@ -577,8 +577,15 @@ def graph(
     # Before reading a large log: a wrong suffix, a missing `dot` or a bad findings file fail at once.
     processmap.check_output(output)
     _check_file_output(output, source)
-    if findings_file is not None and (rules_file is not None or no_findings):
-        raise UsageError("--findings draws a saved audit: it does not go with --rules or --no-findings")
+    if findings_file is not None and no_findings:
+        raise UsageError("--findings draws a saved audit: it does not go with --no-findings")
+    if findings_file is not None or no_findings:
+        # They would be ignored, and a typo in them would pass unnoticed: the audit does not run.
+        given = [name for name, value in (("--rules", rules_file), ("--working-hours", working_hours),
+                                          ("--model", model)) if value is not None]
+        if given:
+            mode = "--findings draws a saved audit" if findings_file is not None else "--no-findings draws no findings"
+            raise UsageError(f"{mode}: {', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to the audit, which does not run")
     findings, saved_header = processmap.load_saved_audit(findings_file) if findings_file is not None else ([], None)
     audit_opts = (
         None if (findings_file is not None or no_findings) else _audit_options(rules_file, working_hours, opts.timezone, model)

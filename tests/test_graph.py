@@ -599,6 +599,10 @@ def test_cli_graph_options_and_errors(tiny_csv: Path, tmp_path: Path) -> None:
         ["-o", str(out), "--findings", str(tmp_path / "none.json")],
         ["-o", str(out), "--min-share", "1.5"],
         ["-o", str(out), "--direction", "RL"],
+        # audit options where no audit runs: ignored, a typo in them passed unnoticed
+        ["-o", str(out), "--no-findings", "--rules", str(tmp_path / "nonexistent.toml")],
+        ["-o", str(out), "--no-findings", "--working-hours", "garbage"],
+        ["-o", str(out), "--findings", str(tmp_path / "none.json"), "--model", str(tmp_path / "none.bpmn")],
     ):
         res = runner.invoke(app, ["graph", str(tiny_csv), *args])
         assert res.exit_code == 2, (args, res.output)
