@@ -233,7 +233,7 @@ def _report_ingest(ui: Ui, s: IngestSummary, out: Path, rejected: Path | None) -
     )
     for reason, n in sorted(s.reasons.items(), key=lambda kv: -kv[1]):
         ui.note(f"  rejected {n:,}: {reason}")
-    if rejected is not None:
+    if rejected is not None and s.rejected:
         ui.note(f"rejected rows: {rejected}")
     ui.note(f"wrote {out}")
 

@@ -606,9 +606,9 @@ def rejected_path(out: Path) -> Path:
     return out.with_name(out.stem + ".rejected.csv")
 
 
-def write(log: EventLog, out: Path) -> Path | None:
-    """Writes the canonical log as Parquet (mapping in its metadata) and, when rows were rejected, the
-    rejected rows beside it as `<stem>.rejected.csv`. Returns the rejected file's path, if written."""
+def write(log: EventLog, out: Path) -> Path:
+    """Writes the canonical log as Parquet (mapping in its metadata) and the rejected rows beside it as
+    `<stem>.rejected.csv` (its header alone when none was). Returns the rejected file's path."""
     check_output(out, Path(log.summary.source))
     mapping = log.summary.mapping
     meta = {
@@ -622,10 +622,12 @@ def write(log: EventLog, out: Path) -> Path | None:
     # Rows stay in source order (`seq`): sorting 10M events by case before writing cost more than a third
     # of the ingest, and every reader (auditor, pm4py's format_dataframe) orders by case and time itself.
     log.engine.write_parquet(log.table, out, {META_KEY: json.dumps(meta)})
+    # Always written, with its header and no row when nothing was rejected: the contract names the file, a
+    # script may open it unconditionally, and a stale file from an earlier run must not be taken for this
+    # run's.
     rejected = rejected_path(out)
-    if log.rejected is not None and log.summary.rejected:
+    if log.rejected is not None:
         log.engine.write_csv(log.rejected, rejected)
-        return rejected
-    if rejected.exists():
-        rejected.unlink()  # a stale file from an earlier run would be mistaken for this run's
-    return None
+    else:  # a canonical log read again: nothing can be rejected
+        rejected.write_text("row,reason\n", encoding="utf-8")
+    return rejected

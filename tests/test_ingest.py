@@ -78,12 +78,18 @@ def test_parquet_round_trip_needs_no_options(engine: Engine, tmp_path: Path) -> 
     assert again.mapping is not None and again.mapping.case == "Ticket"
 
 
-def test_stale_rejected_file_removed(engine: Engine, tmp_path: Path) -> None:
+def test_a_clean_log_gets_an_empty_rejected_file_over_a_stale_one(engine: Engine, tmp_path: Path) -> None:
+    """The contract names OUT.rejected.csv: a script may open it unconditionally. With nothing rejected it
+    holds the header alone, never an earlier run's rows."""
     stale = tmp_path / "x.rejected.csv"
     stale.write_text("row,reason\n1,old\n")
     clean = write(tmp_path, "c.csv", "case,activity,timestamp\n1,a,2024-01-01T10:00:00Z\n")
-    write_log(load(clean, ReadOptions(), engine), tmp_path / "x.parquet")
-    assert not stale.exists()
+    assert write_log(load(clean, ReadOptions(), engine), tmp_path / "x.parquet") == stale
+    again = pd.read_csv(stale)
+    assert again.empty and list(again.columns)[:2] == ["row", "reason"]
+    assert "case" in again.columns  # the original fields, as for a log with rejected rows
+    # a canonical log read again has nothing to reject either
+    assert write_log(load(tmp_path / "x.parquet", ReadOptions(), engine), tmp_path / "y.parquet").read_text() == "row,reason\n"
 
 
 def test_ambiguous_day_month_is_an_error(engine: Engine, tmp_path: Path) -> None:
