@@ -688,20 +688,24 @@ def variants(
 
 
 def _variants_json(name: str, vs: Any) -> dict[str, Any]:
+    shown: list[dict[str, Any]] = []
+    cases = 0
+    for i, v in enumerate(vs.variants, start=1):
+        cases += v.cases
+        shown.append({
+            "rank": i,
+            "cases": v.cases,
+            "case_share": round(v.case_share, 6),
+            # from the case counts, so that the last shown equals shown_case_share exactly
+            "cumulative_case_share": round(cases / vs.total_cases, 6) if vs.total_cases else 0.0,
+            "median_hours": round(v.median_hours, 3),
+            "activities": list(v.activities),
+        })
     return {
         "log": {"name": name, "cases": vs.total_cases, "variants": vs.total_variants},
         "shown": len(vs.variants),
         "shown_case_share": round(vs.coverage, 6),
-        "variants": [
-            {
-                "rank": i,
-                "cases": v.cases,
-                "case_share": round(v.case_share, 6),
-                "median_hours": round(v.median_hours, 3),
-                "activities": list(v.activities),
-            }
-            for i, v in enumerate(vs.variants, start=1)
-        ],
+        "variants": shown,
     }
 
 
@@ -719,11 +723,9 @@ def _print_variants(out: Console, data: dict[str, Any]) -> None:
     for col, just in (("#", "right"), ("cases", "right"), ("share", "right"), ("cumulative", "right"),
                       ("median throughput", "right"), ("activities", "left")):
         table.add_column(col, justify=just, no_wrap=col != "activities")  # type: ignore[arg-type]
-    running = 0.0
     for v in data["variants"]:
-        running += v["case_share"]
         table.add_row(
-            str(v["rank"]), f"{v['cases']:,}", f"{v['case_share']:.1%}", f"{running:.1%}",
+            str(v["rank"]), f"{v['cases']:,}", f"{v['case_share']:.1%}", f"{v['cumulative_case_share']:.1%}",
             _hours(v["median_hours"]), escape(" → ".join(v["activities"])),
         )
     out.print(table)

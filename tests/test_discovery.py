@@ -311,6 +311,12 @@ def test_cli_variants() -> None:
     assert first["rank"] == 1 and first["activities"][0] == "Create Ticket"
     assert first["cases"] >= data["variants"][1]["cases"] and 0 < first["case_share"] < 1
     assert first["median_hours"] > 0
+    # the cumulative share, as the table shows it, ends at the share of cases shown
+    counts = [v["cases"] for v in data["variants"]]
+    assert [v["cumulative_case_share"] for v in data["variants"]] == [
+        round(sum(counts[: i + 1]) / 3000, 6) for i in range(3)
+    ]
+    assert data["variants"][-1]["cumulative_case_share"] == data["shown_case_share"]
     res = runner.invoke(app, ["variants", str(SAMPLE), "--top", "2"])
     assert res.exit_code == 0 and "median throughput" in res.stdout and "Create Ticket →" in res.stdout
 
