@@ -7,6 +7,7 @@ so `auditor stats x.csv --format json > stats.json` stays clean.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import functools
 import inspect
@@ -105,7 +106,7 @@ TeamOpt = Annotated[str | None, typer.Option("--team", help="Column of the team,
 SepOpt = Annotated[str | None, typer.Option("--sep", help="CSV delimiter, e.g. ';' or '\\t' (sniffed when absent).", rich_help_panel="Mapping")]
 EncodingOpt = Annotated[str | None, typer.Option("--encoding", help="File encoding (detected when absent: UTF-8 with or without BOM, else cp1252).", rich_help_panel="Mapping")]
 TsFormatOpt = Annotated[str | None, typer.Option("--timestamp-format", help="strftime format of the timestamps, e.g. '%d.%m.%Y %H:%M:%S'.", rich_help_panel="Mapping")]
-TimezoneOpt = Annotated[str, typer.Option("--timezone", help="Zone of naive timestamps; everything is converted to UTC.", rich_help_panel="Mapping")]
+TimezoneOpt = Annotated[str | None, typer.Option("--timezone", help="Zone of naive timestamps (default UTC; for a log written by `auditor ingest`, the zone it was read in); everything is converted to UTC. Working hours are in this zone.", rich_help_panel="Mapping", show_default=False)]
 ProfileOpt = Annotated[str | None, typer.Option("--profile", help=f"A CRM export layout: {', '.join(PROFILE_NAMES)}.", rich_help_panel="Mapping")]
 StatusNewOpt = Annotated[bool, typer.Option("--status-new-only", help="With --profile: name a status change by its new value only.", rich_help_panel="Mapping")]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit 2 when any row would be rejected.", rich_help_panel="Mapping")]
@@ -123,7 +124,7 @@ _READ_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
     ("sep", SepOpt, None),
     ("encoding", EncodingOpt, None),
     ("timestamp_format", TsFormatOpt, None),
-    ("timezone", TimezoneOpt, "UTC"),
+    ("timezone", TimezoneOpt, None),
     ("profile", ProfileOpt, None),
     ("status_new_only", StatusNewOpt, False),
     ("strict", StrictOpt, False),
@@ -149,7 +150,8 @@ def reads_log(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(**kwargs: Any) -> Any:
         given = {name: kwargs.pop(name) for name, _, _ in _READ_OPTIONS}
-        return fn(**kwargs, opts=ReadOptions(**{k: v for k, v in given.items() if v is not None}))
+        opts = ReadOptions(**{k: v for k, v in given.items() if v is not None}, timezone_chosen=given["timezone"] is not None)
+        return fn(**kwargs, opts=opts)
 
     wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in params} | {"return": sig.return_annotation}
@@ -382,8 +384,15 @@ def _audit_options(rules_path: Path | None, working_hours: str | None, zone: str
     return AuditOptions(rules=pack, working_hours=wh, model=model)
 
 
-def _run_audit(ui: Ui, log: EventLog, options: Any, *, echo_notes: bool = True) -> Any:
+def _run_audit(ui: Ui, log: EventLog, options: Any, *, echo_notes: bool = True, zone_given: bool = True) -> Any:
     from auditor.audit import run
+
+    wh = options.working_hours
+    recorded = log.summary.timezone
+    if wh is not None and not zone_given and recorded and recorded != wh.zone:
+        # A log written by `auditor ingest --timezone Europe/Berlin`: its working day is Berlin's, not UTC's.
+        options = dataclasses.replace(options, working_hours=dataclasses.replace(wh, zone=recorded))
+        ui.note(f"note: working hours are read in {recorded}, the zone the log was ingested in (--timezone sets another)")
 
     with ui.progress("auditing") as step:
         result = run(log, options, progress=step)
@@ -399,7 +408,7 @@ def _audit(
 ) -> Any:
     options = _audit_options(rules_path, working_hours, opts.timezone, model)
     log = _read(ui, engine, source, opts, summary=False)  # the audit's notes say what was left out
-    return _run_audit(ui, log, options, echo_notes=echo_notes)
+    return _run_audit(ui, log, options, echo_notes=echo_notes, zone_given=opts.timezone_chosen)
 
 
 def _check_file_output(output: Path | None, source: Path | None = None, *, option: str = "-o") -> None:
@@ -595,7 +604,7 @@ def graph(
         log = _read(ui, engine, source, opts, summary=audit_opts is None)
         other = None
         if audit_opts is not None:
-            findings = _run_audit(ui, log, audit_opts).to_json()["findings"]
+            findings = _run_audit(ui, log, audit_opts, zone_given=opts.timezone_chosen).to_json()["findings"]
         elif findings_file is not None:
             other = processmap.origin_note(saved_header, log, findings_file)
         if findings_file is not None and not findings:

@@ -58,6 +58,9 @@ class IngestSummary:
     reasons: dict[str, int] = field(default_factory=dict)
     mapping: ColumnMapping | None = None
     timestamps: str = ""
+    # The zone naive times were read in (a canonical Parquet: the one it was ingested with, if recorded);
+    # working hours follow it unless --timezone is given.
+    timezone: str | None = None
     encoding: str | None = None
     delimiter: str | None = None
     profile: str | None = None
@@ -118,7 +121,7 @@ def load(source: Path, options: ReadOptions, engine: Engine, progress: Progress 
     if source.is_dir():
         raise InputError(f"{source}: is a directory; SOURCE must be a log file")
     fmt = detect_format(source)
-    summary = IngestSummary(source=str(source), format=fmt, profile=options.profile)
+    summary = IngestSummary(source=str(source), format=fmt, profile=options.profile, timezone=options.timezone)
     say(f"reading {source.name}")
     meta: dict[str, str] = {}
     rejects = RawRejects([])
@@ -579,6 +582,7 @@ def _canonical_parquet(engine: Engine, raw: ir.Table, meta: str, source: Path, s
     summary.timestamps = "typed instants (auditor Parquet)"
     summary.cases = int(table.case_id.nunique().execute())
     summary.profile = info.get("profile")
+    summary.timezone = info.get("timezone")  # None in files written before it was recorded
     return EventLog(engine=engine, table=table, summary=summary, name=str(info.get("name", source.name)))
 
 
@@ -617,6 +621,7 @@ def write(log: EventLog, out: Path) -> Path:
         "mapping": mapping.as_dict() if mapping else {},
         "profile": log.summary.profile,
         "timestamps": log.summary.timestamps,
+        "timezone": log.summary.timezone,
         "source": Path(log.summary.source).name,
     }
     # Rows stay in source order (`seq`): sorting 10M events by case before writing cost more than a third

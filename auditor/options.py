@@ -21,6 +21,9 @@ class ReadOptions:
     encoding: str | None = None
     timestamp_format: str | None = None
     timezone: str = "UTC"
+    # False when the CLI's --timezone was left out: working hours then follow the zone a canonical Parquet
+    # was ingested in, not UTC. A caller that builds ReadOptions chose its zone.
+    timezone_chosen: bool = True
     profile: str | None = None
     # Profiles only: name a status change by its new value ("In Progress") instead of the transition
     # ("Status: New -> In Progress").

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from audit_helpers import SAMPLE, SAMPLE_RULES, tiny_log
 from typer.testing import CliRunner
@@ -169,3 +170,25 @@ def test_rules_suggest_says_when_the_log_names_no_resource(tmp_path: Path) -> No
     res = runner.invoke(app, ["rules", "suggest", str(src), "-q"])
     assert res.exit_code == 0
     assert "# system = []    # the log names no resource (who did each step)" in res.stdout
+
+
+def test_working_hours_follow_the_zone_the_log_was_ingested_in(tmp_path: Path) -> None:
+    """A log ingested with --timezone Europe/Berlin and audited again from its Parquet counted business hours
+    on UTC's clock (1.02 h against 0.38 h). Without --timezone they follow the recorded zone, and say so."""
+    src = SAMPLE
+    out = tmp_path / "berlin.parquet"
+    assert runner.invoke(app, ["ingest", str(src), "-o", str(out), "--timezone", "Europe/Berlin", "-q"]).exit_code == 0
+    hours = ["--working-hours", "Mon-Fri 08:00-18:00", "--format", "json"]
+
+    def business(*args: str) -> tuple[list[Any], str]:
+        res = runner.invoke(app, ["audit", *args, *hours])
+        assert res.exit_code == 0, res.output
+        findings = json.loads(res.stdout)["findings"]
+        return [(f["title"], (f.get("cost") or {}).get("extra_business_hours_per_case")) for f in findings], res.stderr
+
+    from_csv, _ = business(str(src), "--timezone", "Europe/Berlin")
+    from_parquet, said = business(str(out))
+    assert from_parquet == from_csv
+    assert "working hours are read in Europe/Berlin, the zone the log was ingested in" in said
+    on_utc, said_utc = business(str(out), "--timezone", "UTC")
+    assert on_utc != from_csv and "ingested in" not in said_utc
