@@ -265,3 +265,27 @@ def test_bpic2013_closed_problems_wait_substatus() -> None:
     assert abuse.evidence["customer_events_logged"] is False
     assert abuse.evidence["customer_answers_visible"] is False
     assert set(abuse.case_ids) == set(case[park & prev])
+
+
+@pytest.mark.parametrize("slow", [6, 25])
+def test_an_edge_needs_twenty_waits_to_be_judged(tmp_path: Path, slow: int) -> None:
+    """A median and a p90 over five waits said "Cases wait 771 days from Unmatched to Completed" (BPIC 2013,
+    medium). An edge on fewer than MIN_WAITS waits is noted, not judged."""
+    rows = []
+    for i in range(60):
+        t0 = datetime(2024, 3, 4, 8) + timedelta(days=i % 20)
+        steps = [("Open", 0), ("Work", 1), ("Close", 2)]
+        if i < slow:  # a detour whose wait is ten days
+            steps = [("Open", 0), ("Work", 1), ("Check Archive", 241), ("Close", 242)]
+        rows += [(f"c{i}", a, (t0 + timedelta(hours=h)).strftime("%Y-%m-%d %H:%M"), "ann", "T1") for a, h in steps]
+    path = tiny_log(tmp_path, rows, ("case", "activity", "timestamp", "resource", "team"))
+    with Engine() as engine:
+        ctx = audit.build_context(load(path, ReadOptions(), engine), audit.AuditOptions())
+        found = of(long_wait.detect(ctx), "edge_wait")
+        notes = ctx.notes
+    if slow < long_wait.MIN_WAITS:
+        assert found == []
+        assert any("fewer than 20 waits was not judged" in n and "Work → Check Archive" in n for n in notes)
+    else:
+        (f,) = found
+        assert f.activities == ["Work", "Check Archive"] and len(f.case_ids) == slow

@@ -20,10 +20,11 @@ What a wait is:
 
 Findings (kind `long_wait`, `evidence.waste` = "waiting"):
 - `mechanism: "edge_wait"`: one per edge (step A → step B, A not a parking state) whose median wait is at
-  least the threshold, seen in at least `MIN_CASES` cases. Affected cases: those where a wait on that edge is
-  itself long (at least the threshold).
+  least the threshold, seen in at least `MIN_CASES` cases and `MIN_WAITS` waits (fewer are noted, not
+  judged). Affected cases: those where a wait on that edge is itself long (at least the threshold).
 - `mechanism: "parking"`: one per parking state whose median spell is at least the threshold, in at least
-  `MIN_CASES` cases. Affected cases: those with a spell in that state at least as long as the threshold.
+  `MIN_CASES` cases (a state named as parking says something on few spells; any pair of steps does not).
+  Affected cases: those with a spell in that state at least as long as the threshold.
 - Evidence: median and p90 hours of the wait (over every occurrence, affected or not), its share of the
   affected cases' total lead time (their hours in that wait over their hours from first to last event), the
   threshold and how it was made, business-hour medians when working hours are given, and the edges for the
@@ -75,6 +76,7 @@ from auditor.engine import Engine
 from auditor.findings import Finding
 
 MIN_CASES = 5  # an edge, a state or an owner needs this many cases to mean something
+MIN_WAITS = 20  # and an edge this many waits: a p90 of five values is the largest but one
 MIN_PEERS = 5  # owners scored against each other: fewer than this and no score is given
 OUTLIER_Z = 3.5  # Iglewicz & Hoaglin: a modified z-score of 3.5 or more is an outlier
 MAD_SCALE = 0.6745
@@ -353,6 +355,16 @@ def _long_findings(
         cols["bmedian"] = t[bhours].median()
     stats = t.group_by(keys).aggregate(**cols)
     stats = stats.filter((stats.cases >= MIN_CASES) & (stats.median >= limit)).execute()
+    # An edge is any pair of steps, rare ones included; a parking state is named as one, so its few spells
+    # still say something.
+    few = stats[stats["n"] < MIN_WAITS] if mechanism == "edge_wait" else stats.iloc[:0]
+    if not few.empty:
+        ctx.notes.append(
+            f"long waits: {len(few)} edge{'s' if len(few) > 1 else ''} with a long median wait on fewer than "
+            f"{MIN_WAITS} waits {'were' if len(few) > 1 else 'was'} not judged (too little data for a median "
+            "and a p90): " + ", ".join(" → ".join(str(getattr(r, k)) for k in keys) for r in few.itertuples(index=False))
+        )
+        stats = stats[stats["n"] >= MIN_WAITS]
     if stats.empty:
         return []
     # Only the groups found long, before the per-case sums: most waits are on other edges.
