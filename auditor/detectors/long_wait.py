@@ -490,7 +490,10 @@ def _abuse(
                 title=(
                     f"{label} pauses the SLA clock without the customer in {len(ids):,} cases"
                     if visible
-                    else f"{label} is set again while it holds in {len(ids):,} cases, the SLA clock paused"
+                    # The log shows the state, not an SLA clock: the title says what it shows and what
+                    # it means where the clock pauses in that state.
+                    else f"{label} is set again while it holds in {len(ids):,} cases: a pause renewed, where "
+                    "the SLA clock stops in it"
                 ),
                 activities=rec.activities(label),
                 case_ids=ids,
