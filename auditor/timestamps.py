@@ -281,6 +281,21 @@ def _plan_text(engine: Engine, table: ir.Table, column: str, zone: str, source: 
                     f"{source}: timestamps in column {column!r} such as {example[0]!r} read both as {chosen!r} and "
                     f"as {other!r} (day-first or month-first?); pass --timestamp-format with the one your export uses"
                 )
+        # A format that reads fewer values wins no vote when some values only it reads and values both read
+        # differ: the column proves both orders (13/04 day-first, 04/15 month-first), and 03/04 would be
+        # guessed. Formats that never disagree (with and without seconds) are left alone.
+        for other in survivors:
+            if other in leaders:
+                continue
+            both = full[chosen].notnull() & full[other].notnull()
+            own = values.filter(full[other].notnull() & full[chosen].isnull()).select("v").limit(1).execute()["v"]
+            split = values.filter(both & (full[chosen] != full[other])).select("v").limit(1).execute()["v"]
+            if len(own) and len(split):
+                raise TimestampError(
+                    f"{source}: column {column!r} holds dates only {chosen!r} reads and dates only {other!r} reads "
+                    f"(such as {own.iloc[0]!r}), so values such as {split.iloc[0]!r} could be either; pass "
+                    "--timestamp-format with the one your export uses (the rows in the other order are then rejected)"
+                )
     if chosen == "iso":
         return TimestampPlan("iso", None, zone, _describe("iso", zone))
     if chosen == "epoch":

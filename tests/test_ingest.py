@@ -100,6 +100,17 @@ def test_ambiguous_day_month_is_an_error(engine: Engine, tmp_path: Path) -> None
     assert events(log)["timestamp"].tolist() == [utc(2024, 1, 2, 10), utc(2024, 3, 4, 11)]
 
 
+def test_a_column_that_proves_both_day_month_orders_is_an_error(engine: Engine, tmp_path: Path) -> None:
+    """13/04 reads only day-first and 04/15 only month-first: day-first won 4 rows to 3, and 03/04 and 05/06
+    were read day-first without a word, 04/15 rejected. Both orders proven is a question for the user."""
+    body = "case,activity,time\n1,a,03/04/2024 10:00\n1,b,05/06/2024 11:00\n1,c,13/04/2024 12:00\n2,a,14/04/2024 10:00\n2,b,04/15/2024 10:00\n"
+    path = write(tmp_path, "both.csv", body)
+    with pytest.raises(TimestampError, match=r"'04/15/2024 10:00'.*could be either; pass --timestamp-format"):
+        load(path, ReadOptions(), engine)
+    log = load(path, ReadOptions(timestamp_format="%d/%m/%Y %H:%M"), engine)
+    assert log.summary.accepted == 4 and log.summary.rejected == 1
+
+
 def test_month_first_detected_when_unambiguous(engine: Engine, tmp_path: Path) -> None:
     path = write(tmp_path, "a.csv", "case,activity,time\n1,a,01/02/2024 10:00 AM\n1,b,12/31/2024 01:00 PM\n")
     log = load(path, ReadOptions(), engine)
