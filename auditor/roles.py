@@ -15,6 +15,10 @@ Business rules:
   (active at nearly every hour of the day and on weekends AND carrying at least five times the events of a
   typical account, without being a customer account: a 24/7 team alone does not look like a robot);
   customers by name (customer, caller, client, requester, end-user).
+- Names in English and in the commonest words of German, French, Spanish, Italian, Dutch and Portuguese.
+  When no name (and no pack) gives a resolution or closure, activities that end most of the cases they
+  occur in (`END_SHARE`, in at least `END_COVERAGE` of the cases, not their first event) are the closure,
+  inferred from behaviour, and the notes say so.
 - When no resolution activity exists, closure activities stand in for it, and the notes say so.
 - Default order rules, when their roles are known: a survey is not sent before the resolution; a case is not
   closed before an agent responded, applied only when most closed cases record an agent response at all.
@@ -34,10 +38,25 @@ import ibis.expr.types as ir
 from auditor.engine import Engine
 from auditor.rules import ROLE_NAMES, OrderRule, RulePack
 
+# English, plus the commonest German, French, Spanish, Italian, Dutch and Portuguese words: a CRM in another
+# language names its statuses in it. Logs in other languages still get a closure from behaviour (below).
 _ROLE_PATTERNS: dict[str, str] = {
-    "resolution": r"\b(resolve|resolved|resolution|resolving|solve|solved|fixed|fix applied)\b",
-    "closure": r"\b(close|closed|closure|closing|auto[- ]?close|autoclosed|cancel|cancelled|canceled|done)\b",
-    "reopen": r"\b(re[- ]?open|re[- ]?opened|re[- ]?opening)\b",
+    "resolution": (
+        r"\b(resolve|resolved|resolution|resolving|solve|solved|fixed|fix applied|gelöst|geloest|behoben|"
+        r"résolu|résolue|resolu|resuelto|resuelta|solucionado|solucionada|risolto|risolta|opgelost|resolvido|"
+        r"resolvida)\b"
+    ),
+    "closure": (
+        r"\b(close|closed|closure|closing|auto[- ]?close|autoclosed|cancel|cancelled|canceled|done|"
+        r"geschlossen|abgeschlossen|erledigt|storniert|fermé|fermée|ferme|clôturé|clôturée|cloturé|clos|"
+        r"annulé|cerrado|cerrada|cancelado|cancelada|chiuso|chiusa|annullato|gesloten|afgesloten|fechado|"
+        r"fechada|encerrado|encerrada)\b"
+    ),
+    "reopen": (
+        r"\b(re[- ]?open|re[- ]?opened|re[- ]?opening|wieder ?eröffnet|wieder ?geöffnet|wiedereroeffnet|"
+        r"réouvert|réouverte|rouvert|rouverte|reabierto|reabierta|riaperto|riaperta|heropend|heropent|"
+        r"reaberto|reaberta)\b"
+    ),
     "survey": r"\b(survey|csat|nps|feedback|satisfaction|rating request|rate us)\b",
     "customer_contact": (
         r"\b(customer|caller|client|requester|requestor|user)s? (follow[- ]?up|chase|chaser|call|called|calls|email|"
@@ -63,6 +82,8 @@ _CUSTOMER_NAME = re.compile(
     r"external user|contact person)([^a-z]|$)",
     re.IGNORECASE,
 )
+END_SHARE = 0.8  # an activity that is the last event of this share of its cases is how they end
+END_COVERAGE = 0.2  # ... when it occurs in at least this share of all cases
 RESPONSE_RECORDED = 0.5  # share of closed cases with an agent response for the default closure rule to apply
 _OTHER_RECORD = (
     r"\b(problem|change|rfc|task|subtask|sub task|child|linked|related|parent|vendor|supplier|purchase order|"
@@ -249,6 +270,18 @@ def infer(table: ir.Table, pack: RulePack) -> Roles:
         roles[role] = Assignment(tuple(sorted(chosen)), chosen)
     if not roles["customer_contact"].activities and accounts.customer:
         roles["customer_contact"] = _contacts_by_behaviour(table, accounts, by_customer, roles)
+    named_end = roles["closure"].activities or roles["resolution"].activities
+    if not named_end and not roles["closure"].from_pack and not roles["resolution"].from_pack:
+        ending = _closure_by_behaviour(table, roles)
+        if ending.activities:
+            roles["closure"] = ending
+            notes.append(
+                f"no activity is named as a resolution or closure: {', '.join(ending.activities)} "
+                f"{'ends' if len(ending.activities) == 1 else 'end'} most cases "
+                f"{'it occurs' if len(ending.activities) == 1 else 'they occur'} in and "
+                f"{'stands' if len(ending.activities) == 1 else 'stand'} in as closure (see `auditor rules suggest`; "
+                "a rule pack's [roles] decides)"
+            )
     if not roles["resolution"].activities and roles["closure"].activities:
         notes.append(
             "the rule pack lists no resolution activity: closure activities stand in for resolution"
@@ -309,6 +342,34 @@ def _contacts_by_behaviour(
             if answers >= 0.6 and answered >= 0.6 and by_customer.get(request, 0.0) < 0.5:
                 continue  # the answer to an agent's request (Request Info -> Customer Reply): prompted
         reasons[str(act)] = f"{by_customer[str(act)]:.0%} of its events are by customer accounts"
+    return Assignment(tuple(sorted(reasons)), reasons)
+
+
+def _closure_by_behaviour(table: ir.Table, roles: dict[str, Assignment]) -> Assignment:
+    """Activities that end the cases they occur in: the last event in at least `END_SHARE` of their cases,
+    present in at least `END_COVERAGE` of all cases, and not the first event of most of them (a case of one
+    event). How cases end when no name says so ('Completed', a status in another language)."""
+    taken = {a for r in roles.values() for a in r.activities}
+    # Plain aggregations, not a window: the first and last activity of each case by (timestamp, seq).
+    key = ibis.struct({"t": table.timestamp, "s": table.seq})  # compared field by field: time, then source order
+    ends = table.group_by("case_id").aggregate(last=table.activity.argmax(key), first=table.activity.argmin(key))
+    present = table.select("case_id", "activity").distinct()
+    per = present.group_by("activity").aggregate(cases=present.count())
+    lasts = ends.group_by(l_act=ends.last).aggregate(ended=ends.count())
+    firsts = ends.group_by(f_act=ends.first).aggregate(began=ends.count())
+    j = per.left_join(lasts, per.activity == lasts.l_act).left_join(firsts, per.activity == firsts.f_act)
+    df = j.select("activity", "cases", ended=j.ended.fill_null(0), began=j.began.fill_null(0)).execute()
+    total = int(ends.count().execute())
+    reasons: dict[str, str] = {}
+    for act, cases, ended, began in zip(df["activity"], df["cases"], df["ended"], df["began"], strict=True):
+        cases, ended, began = int(cases), int(ended), int(began)
+        if str(act) in taken or not total or cases < END_COVERAGE * total:
+            continue
+        if ended >= END_SHARE * cases and began < 0.5 * cases:
+            reasons[str(act)] = (
+                f"it is the last event of {ended / cases:.0%} of the {cases:,} cases it occurs in "
+                f"({cases / total:.0%} of all cases), and no name says closure"
+            )
     return Assignment(tuple(sorted(reasons)), reasons)
 
 

@@ -23,6 +23,7 @@ SAMPLE_RULES = ROOT / "models" / "support-desk.rules.toml"
 def tiny_log(tmp_path: Path, rows: list[tuple[Any, ...]], columns: tuple[str, ...] = ("case", "activity", "timestamp", "resource", "team")) -> Path:
     """rows: (case, activity, 'YYYY-MM-DD HH:MM', resource, team): a CSV the pipeline reads as it is."""
     path = tmp_path / "tiny.csv"
+    tmp_path.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows, columns=list(columns)[: len(rows[0])]).to_csv(path, index=False)
     return path
 
