@@ -138,6 +138,16 @@ def load(source: Path, options: ReadOptions, engine: Engine, progress: Progress 
         summary.notes.extend(repeated_trace_names(xes, source.name))
         raw = engine.load_arrow(xes)
     if META_KEY in meta:
+        ignored = [f"--{k.replace('_', '-')}" for k in ("case", "activity", "timestamp", "resource", "team", "sep",
+                                                        "encoding", "timestamp_format", "profile")
+                   if getattr(options, k)]
+        if ignored:
+            # The file carries its mapping and its instants; a silently dropped option looks applied.
+            summary.notes.append(
+                f"{source.name} was written by `auditor ingest` and is read with its recorded mapping: "
+                f"{', '.join(ignored)} {'does' if len(ignored) == 1 else 'do'} not apply (ingest the original "
+                "export again to map it differently)"
+            )
         return _canonical_parquet(engine, raw, meta[META_KEY], source, summary)
     source_cols = [c for c in raw.columns if c != ROW]
     if not source_cols:

@@ -78,6 +78,15 @@ def test_parquet_round_trip_needs_no_options(engine: Engine, tmp_path: Path) -> 
     assert again.mapping is not None and again.mapping.case == "Ticket"
 
 
+def test_mapping_options_on_a_canonical_parquet_are_noted(engine: Engine, tmp_path: Path) -> None:
+    """`stats x.parquet --case Activity --sep ';'` read the recorded mapping and said nothing."""
+    write_log(load(DIRTY, ReadOptions(), engine), tmp_path / "x.parquet")
+    again = load(tmp_path / "x.parquet", ReadOptions(case="Activity", sep=";"), engine)
+    assert again.mapping is not None and again.mapping.case == "Ticket"
+    assert any("--case, --sep do not apply" in n for n in again.summary.notes)
+    assert not load(tmp_path / "x.parquet", ReadOptions(), engine).summary.notes
+
+
 def test_a_clean_log_gets_an_empty_rejected_file_over_a_stale_one(engine: Engine, tmp_path: Path) -> None:
     """The contract names OUT.rejected.csv: a script may open it unconditionally. With nothing rejected it
     holds the header alone, never an earlier run's rows."""
