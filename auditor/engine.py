@@ -361,6 +361,13 @@ class Engine:
                     GROUP BY k) ORDER BY first, k"""
             ).fetchall()
         ]
+        if not keys and bad:
+            # No line is an object: the mapping could only say it finds no columns, which hides the cause.
+            row, text = bad[0]
+            raise InputError(
+                f"{path}: no line is a JSON object (line {row}: {str(text)[:60]!r}); JSON Lines needs one object "
+                "per line"
+            )
         name = self._name("raw")
         cols = ", ".join(f"{_json_text(k)} AS {_ident(k)}" for k in keys) or "NULL AS value"
         self.con.execute(
@@ -377,11 +384,21 @@ class Engine:
         except (OSError, pa.ArrowException) as exc:
             raise InputError(f"{path}: not a readable Parquet file ({_first_line(exc)})") from exc
         name = self._name("raw")
+        source = f"read_parquet('{_sql_str(str(path))}', file_row_number = true)"
         try:
+            # Nanosecond timestamps (pandas' datetime64[ns], Spark) to microseconds, the engine's instants:
+            # left as they are, a naive column failed in a CASE beside microsecond ones (exit 3) and an aware
+            # one was not recognised as a timestamp. The cast rounds to the microsecond.
+            columns = self.con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+            casts = [
+                f"CAST({_ident(col)} AS {'TIMESTAMPTZ' if typ == 'TIMESTAMPTZ_NS' else 'TIMESTAMP'}) AS {_ident(col)}"
+                for col, typ, *_ in columns if typ in ("TIMESTAMP_NS", "TIMESTAMPTZ_NS")
+            ]
+            replace = f" REPLACE ({', '.join(casts)})" if casts else ""
             self.con.execute(
                 f"""CREATE TEMP TABLE {name} AS
-                SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS {ROW}
-                FROM read_parquet('{_sql_str(str(path))}', file_row_number = true) ORDER BY {ROW}"""
+                SELECT * EXCLUDE (file_row_number){replace}, file_row_number + 1 AS {ROW}
+                FROM {source} ORDER BY {ROW}"""
             )
         except duckdb.Error as exc:
             raise InputError(f"{path}: not a readable Parquet file ({_first_line(exc)})") from exc

@@ -380,6 +380,8 @@ def _build(
             f"{name}: {summary.rejected} row(s) rejected and --strict was given; "
             f"first reason: {_first_reason(rejected)}"
         )
+    if summary.accepted == 0 and rows_read == 0:
+        raise InputError(f"{name}: holds no data rows, only its columns; export the log again with its events")
     if summary.accepted == 0:
         raise InputError(
             f"{name}: no row could be read as an event ({summary.rejected} rejected, first reason: "

@@ -504,3 +504,27 @@ def test_jsonl_whole_numbers_read_the_same_with_or_without_a_decimal_part(engine
     )
     ev = events(load(src, ReadOptions(), engine))
     assert ev["case_id"].tolist() == ["3", "3"] and ev["amount"].tolist() == ["2.5", "2"]
+
+
+@pytest.mark.parametrize("zone", [None, "UTC", "Europe/Berlin"])
+def test_nanosecond_parquet_timestamps_read_as_instants(engine: Engine, tmp_path: Path, zone: str | None) -> None:
+    """pandas' datetime64[ns] and Spark write nanosecond timestamps: a naive column failed with an internal
+    error (exit 3) and an aware one was 'not a timestamp'. They read as microsecond instants."""
+    import pyarrow as pa
+
+    instants = [datetime(2024, 1, 1, 10, 0, 0, 123456), datetime(2024, 1, 1, 11)]
+    stamps = pa.array([int(d.replace(tzinfo=UTC).timestamp() * 1e6) * 1000 + 789 for d in instants], pa.int64())
+    table = pa.table({"case": ["1", "1"], "activity": ["a", "b"], "timestamp": stamps.cast(pa.timestamp("ns", tz=zone))})
+    pq.write_table(table, tmp_path / "ns.parquet")
+    ev = events(load(tmp_path / "ns.parquet", ReadOptions(), engine))
+    # a naive column is UTC wall-clock time here (no --timezone); nanoseconds round to the microsecond
+    assert ev["timestamp"].tolist() == [pd.Timestamp(d, tz="UTC") + pd.Timedelta(microseconds=1) for d in instants]
+
+
+def test_empty_sources_say_what_is_wrong(engine: Engine, tmp_path: Path) -> None:
+    pd.DataFrame({"case": pd.Series([], dtype=str), "activity": pd.Series([], dtype=str),
+                  "timestamp": pd.Series([], dtype="datetime64[us, UTC]")}).to_parquet(tmp_path / "e.parquet")
+    with pytest.raises(InputError, match="holds no data rows"):
+        load(tmp_path / "e.parquet", ReadOptions(), engine)
+    with pytest.raises(InputError, match=r"no line is a JSON object \(line 1"):
+        load(write(tmp_path, "bad.jsonl", '{"case": 1\n'), ReadOptions(), engine)
