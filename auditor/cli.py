@@ -97,14 +97,14 @@ class OutputFormat(StrEnum):
 
 
 # ---------------------------------------------------------------- the mapping options, shared by commands
-Source = Annotated[Path, typer.Argument(help="The log: .csv, .csv.gz, .tsv, .parquet, .xes, .xes.gz, .jsonl", show_default=False)]
+Source = Annotated[Path, typer.Argument(help="The log: .csv, .tsv, .txt (delimited text), .parquet/.pq, .xes, .jsonl/.ndjson; .gz for text, XES and JSON Lines", show_default=False)]
 CaseOpt = Annotated[str | None, typer.Option("--case", help="Column of the case id (inferred when absent).", rich_help_panel="Mapping")]
 ActivityOpt = Annotated[str | None, typer.Option("--activity", help="Column of the activity (inferred when absent).", rich_help_panel="Mapping")]
 TimestampOpt = Annotated[str | None, typer.Option("--timestamp", help="Column of the timestamp (inferred when absent).", rich_help_panel="Mapping")]
 ResourceOpt = Annotated[str | None, typer.Option("--resource", help="Column of who did it (optional).", rich_help_panel="Mapping")]
 TeamOpt = Annotated[str | None, typer.Option("--team", help="Column of the team, group or queue (optional).", rich_help_panel="Mapping")]
 SepOpt = Annotated[str | None, typer.Option("--sep", help="CSV delimiter, e.g. ';' or '\\t' (sniffed when absent).", rich_help_panel="Mapping")]
-EncodingOpt = Annotated[str | None, typer.Option("--encoding", help="File encoding (detected when absent: UTF-8 with or without BOM, else cp1252).", rich_help_panel="Mapping")]
+EncodingOpt = Annotated[str | None, typer.Option("--encoding", help="File encoding (detected when absent: UTF-8 with or without BOM, UTF-8 with stray cp1252 bytes, cp1252, else charset-normalizer's guess, e.g. cp1251).", rich_help_panel="Mapping")]
 TsFormatOpt = Annotated[str | None, typer.Option("--timestamp-format", help="strftime format of the timestamps, e.g. '%d.%m.%Y %H:%M:%S'.", rich_help_panel="Mapping")]
 TimezoneOpt = Annotated[str | None, typer.Option("--timezone", help="Zone of naive timestamps (default UTC; for a log written by `auditor ingest`, the zone it was read in); everything is converted to UTC. Working hours are in this zone.", rich_help_panel="Mapping", show_default=False)]
 ProfileOpt = Annotated[str | None, typer.Option("--profile", help=f"A CRM export layout: {', '.join(PROFILE_NAMES)}.", rich_help_panel="Mapping")]

@@ -109,7 +109,7 @@ def detect_format(path: Path) -> str:
     for suffix in sorted(FORMATS, key=len, reverse=True):
         if name.endswith(suffix):
             return FORMATS[suffix]
-    known = ", ".join(sorted({s for s in FORMATS if s != ".txt"}))
+    known = ", ".join(sorted(FORMATS))
     raise UsageError(f"{path}: unknown file type; SOURCE must end in one of {known}")
 
 
