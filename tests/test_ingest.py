@@ -151,6 +151,16 @@ def test_a_zone_name_after_the_time_wins_over_timezone(engine: Engine, tmp_path:
         assert ev.to_dict() == {"A": utc(2024, 7, 1, 0, 15), "B": utc(2024, 7, 1, 8, 15), "C": naive}, zone
 
 
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin"])
+def test_a_blank_before_the_offset_reads_among_iso_text(engine: Engine, tmp_path: Path, zone: str) -> None:
+    """"2024-03-01 09:15:00 +0100", a form the README names, was rejected when most of the column was ISO."""
+    body = ("case,activity,timestamp\n1,A,2024-03-01T08:00:00Z\n1,B,2024-03-01 09:15:00 +0100\n"
+            "1,C,2024-03-01T09:15:00 +01:00\n1,D,2024-03-01T10:00:00Z\n")
+    log = load(write(tmp_path, "gap.csv", body), ReadOptions(timezone=zone), engine)
+    assert log.summary.rejected == 0
+    assert events(log)["timestamp"].tolist() == [utc(2024, 3, 1, 8), utc(2024, 3, 1, 8, 15), utc(2024, 3, 1, 8, 15), utc(2024, 3, 1, 10)]
+
+
 @pytest.mark.parametrize(
     ("values", "expected"),
     [(["1709283600", "1709287200"], [utc(2024, 3, 1, 9), utc(2024, 3, 1, 10)]),
