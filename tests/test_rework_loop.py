@@ -6,6 +6,11 @@ from pathlib import Path
 
 from audit_helpers import cases_of, run_audit, sample_findings, sample_truth, tiny_log
 
+from auditor import audit
+from auditor.engine import Engine
+from auditor.ingest import load
+from auditor.options import ReadOptions
+
 
 def test_sample_truth_precision_and_recall() -> None:
     truth = sample_truth()["kinds"]["rework_loop"]
@@ -50,3 +55,21 @@ def test_multi_step_loop_is_one_finding_whichever_step(tmp_path: Path) -> None:
 def test_no_repeats_no_findings(tmp_path: Path) -> None:
     rows = [("c1", "A", "2024-01-01 09:00", "x", "T"), ("c1", "B", "2024-01-01 10:00", "x", "T")]
     assert not [f for f in run_audit(tiny_log(tmp_path, rows)) if f.kind == "rework_loop"]
+
+
+def test_repeats_that_only_move_the_sub_status_are_counted_and_noted(tmp_path: Path) -> None:
+    """BPIC 2013: 'Accepted' done again 2,721 times, 1,626 of them In Progress -> Wait within the step."""
+    rows = []
+    for i in range(10):
+        day = f"2024-02-{1 + i:02d}"
+        steps = [("Queued", "Awaiting"), ("Accepted", "In Progress"), ("Accepted", "Wait"), ("Accepted", "In Progress"),
+                 ("Completed", "Closed")]
+        if i < 3:
+            steps.insert(2, ("Accepted", "In Progress"))  # the same sub-status again: a repeat of the work
+        rows += [(f"c{i}", a, f"{day} {8 + k:02d}:00", "ann", "T1", st) for k, (a, st) in enumerate(steps)]
+    path = tiny_log(tmp_path, rows, ("case", "activity", "timestamp", "resource", "team", "lifecycle:transition"))
+    with Engine() as engine:
+        result = audit.run(load(path, ReadOptions(), engine), audit.AuditOptions())
+    (f,) = [f for f in result.findings if f.kind == "rework_loop" and f.activities == ["Accepted"]]
+    assert f.evidence["extra_occurrences"] == 23 and f.evidence["sub_status_changes"] == 20
+    assert any(n.startswith("Accepted: 20 of its 23 repeats change the sub-status") for n in result.notes)

@@ -9,6 +9,10 @@ Business rules (contract, and the established rework taxonomy):
   in order, when at least `MIN_LOOP_CASES` cases go round them. A loop is the same whichever of its steps it
   is seen from (A → B → A and B → A → B are one loop).
 - The map draws the edge that goes back into the repeated activity, with its case count (`evidence.edges`).
+- When the log has a sub-status column (lifecycle:transition, sub_status, …), evidence counts the repeats
+  whose sub-status differs from the activity's previous occurrence (`sub_status_changes`), and a note names
+  the activities where most repeats do: a status moving within one step (Accepted: In Progress -> Wait)
+  may be bookkeeping rather than work done again.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import ibis.expr.types as ir
 
 from auditor.audit import AuditContext
 from auditor.findings import Finding
+from auditor.parking import SUB_STATUS_COLUMNS
 
 MIN_LOOP_CASES = 5
 MAX_LOOP_STEPS = 5  # a "loop" longer than this is a restart, not a tight rework cycle
@@ -34,11 +39,15 @@ def detect(ctx: AuditContext) -> list[Finding]:
     # a case by timestamp then source order.
     pairs = e.group_by(["case_id", "activity"]).aggregate(n=e.count())
     pairs = pairs.filter(pairs.n > 1).select("case_id", "activity")
-    twice = e.select("case_id", "activity", "pos", "resource", "prev_activity").semi_join(
+    sub = next((c for c in e.columns if c.lower() in SUB_STATUS_COLUMNS), None)
+    twice = e.select("case_id", "activity", "pos", "resource", "prev_activity", *([sub] if sub else [])).semi_join(
         pairs, ["case_id", "activity"]
     )
     w = ibis.window(group_by=["case_id", "activity"], order_by="pos")
-    occ = twice.mutate(prev_pos=twice.pos.lag().over(w), prev_same_resource=twice.resource.lag().over(w))
+    lags: dict[str, Any] = {"prev_pos": twice.pos.lag().over(w), "prev_same_resource": twice.resource.lag().over(w)}
+    if sub:
+        lags["sub_changed"] = (twice[sub] != twice[sub].lag().over(w)).fill_null(False)
+    occ = twice.mutate(**lags)
     repeats = engine.materialize(occ.filter(occ.prev_pos.notnull()), "repeats")
     try:
         return _findings(ctx, repeats)
@@ -59,6 +68,7 @@ def _findings(ctx: AuditContext, repeats: ir.Table) -> list[Finding]:
             redo_other=(
                 r.resource.notnull() & r.prev_same_resource.notnull() & (r.resource != r.prev_same_resource)
             ).cast("int64").sum(),
+            **({"sub_changed": r.sub_changed.cast("int64").sum()} if "sub_changed" in r.columns else {}),
         )
         .order_by([ibis.desc("cases"), "activity"])
         .execute()
@@ -91,6 +101,15 @@ def _findings(ctx: AuditContext, repeats: ir.Table) -> list[Finding]:
             "edges": edges,
             "waste": "defects",
         }
+        if "sub_changed" in per_act.columns:
+            changed = int(row.sub_changed)
+            evidence["sub_status_changes"] = changed
+            if changed * 2 > extra:
+                ctx.notes.append(
+                    f"{act}: {changed:,} of its {extra:,} repeats change the sub-status: a status moving within one "
+                    "step may be bookkeeping rather than work done again (an export whose activity names "
+                    "include the sub-status tells them apart)"
+                )
         findings.append(
             ctx.finding(
                 kind="rework_loop",
