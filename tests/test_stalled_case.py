@@ -137,7 +137,10 @@ def test_stalled_cost_in_business_hours(tmp_path: Path) -> None:
     cost = found[0].cost
     assert cost is not None
     # c2 from Saturday 02-10 09:00: 2 full weeks (100 h) + Mon-Thu (40 h) + Friday 08:00-09:00 (1 h) = 141 h;
-    # c4 from Friday 02-16 09:00: 9 + 50 + 41 = 100 h; c6 from Sunday 01-21: 5 weeks (250 h) + 41 = 291 h
-    assert cost.business_hours_per_case == 141.0 and cost.business_hours_total == 532.0
-    assert cost.hours_per_case == 20 * 24.0
+    # c6 from Sunday 01-21: 5 weeks (250 h) + 41 = 291 h. c4 was resolved but never closed: its customer is
+    # not waiting, so its idle time (100 h) is not counted, and the title says so.
+    assert cost.business_hours_per_case == 216.0 and cost.business_hours_total == 432.0
+    assert cost.hours_per_case == 30 * 24.0 and cost.hours_total == 60 * 24.0
+    assert "the 1 resolved but never closed are not counted" in cost.method
+    assert found[0].title.endswith("(1 resolved but never closed)")
     assert "extra_business_hours_total" in cost.to_json()
