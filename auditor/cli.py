@@ -384,7 +384,7 @@ def _audit_options(rules_path: Path | None, working_hours: str | None, zone: str
     return AuditOptions(rules=pack, working_hours=wh, model=model)
 
 
-def _run_audit(ui: Ui, log: EventLog, options: Any, *, echo_notes: bool = True, zone_given: bool = True) -> Any:
+def _run_audit(ui: Ui, log: EventLog, options: Any, *, zone_given: bool, echo_notes: bool = True) -> Any:
     from auditor.audit import run
 
     wh = options.working_hours
