@@ -216,7 +216,7 @@ def _report_mapping(ui: Ui, s: IngestSummary) -> None:
     ui.note(f"mapping: {s.mapping.describe()}")
 
 
-def _report_ingest(ui: Ui, s: IngestSummary, out: Path, rejected: Path | None) -> None:
+def _report_ingest(ui: Ui, s: IngestSummary, out: Path, rejected: Path) -> None:
     details = []
     if s.encoding:
         details.append(f"encoding {s.encoding}")
@@ -235,7 +235,7 @@ def _report_ingest(ui: Ui, s: IngestSummary, out: Path, rejected: Path | None) -
     )
     for reason, n in sorted(s.reasons.items(), key=lambda kv: -kv[1]):
         ui.note(f"  rejected {n:,}: {reason}")
-    if rejected is not None and s.rejected:
+    if s.rejected:  # the file is written on every run; it is worth a look only with rows in it
         ui.note(f"rejected rows: {rejected}")
     ui.note(f"wrote {out}")
 
