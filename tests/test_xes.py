@@ -512,3 +512,36 @@ def test_traces_that_share_a_name_are_noted(engine: LogEngine, tmp_path: Path) -
         "dup.xes: 1 trace shares a name with an earlier trace: each name is read as one case, so their events "
         "are joined; give the traces unique names if they are different cases"
     ]
+
+
+def _naive_log(tmp_path: Path, stamps: list[str]) -> Path:
+    events = "".join(
+        f'<event><string key="concept:name" value="{a}"/><date key="time:timestamp" value="{t}"/></event>'
+        for a, t in zip("ABC", stamps, strict=False)
+    )
+    path = tmp_path / "naive.xes"
+    path.write_text(f'<?xml version="1.0" encoding="UTF-8"?><log xes.version="1.0"><trace>'
+                    f'<string key="concept:name" value="T1"/>{events}</trace></log>')
+    return path
+
+
+@pytest.mark.parametrize("engine", ["auto", "lxml"])
+def test_dates_without_offset_are_wall_clock_times(tmp_path: Path, engine: Engine) -> None:
+    """A log whose dates carry no offset was read as UTC whatever --timezone said. Such a key is naive, and
+    ingest reads it in --timezone like any naive column; r4pm (which takes them as UTC) is not used for it."""
+    path = _naive_log(tmp_path, ["2024-03-01T10:00:00", "2024-03-01T12:00:00.000"])
+    column = read(path, engine).column("time:timestamp")
+    assert column.type == pa.timestamp("us") and column.to_pylist() == [datetime(2024, 3, 1, 10), datetime(2024, 3, 1, 12)]
+    with pytest.raises(FastPathDeclined):
+        read(path, "r4pm")
+    with LogEngine() as log_engine:
+        log = load(path, ReadOptions(timezone="Europe/Berlin"), log_engine)
+        stamps = log.table.order_by("seq").execute()["timestamp"].tolist()
+    assert [t.to_pydatetime() for t in stamps] == [utc(2024, 3, 1, 9), utc(2024, 3, 1, 11)]  # CET is UTC+1
+
+
+def test_a_key_mixing_naive_and_offset_dates_takes_the_naive_ones_as_utc(tmp_path: Path) -> None:
+    path = _naive_log(tmp_path, ["2024-03-01T10:00:00", "2024-03-01T12:00:00+01:00"])
+    column = read(path, "auto").column("time:timestamp")
+    assert column.type == pa.timestamp("us", tz="UTC")
+    assert column.to_pylist() == [utc(2024, 3, 1, 10), utc(2024, 3, 1, 11)]

@@ -9,7 +9,9 @@
 - every trace attribute as `case:<key>` (the trace's `concept:name` becomes `case:concept:name`, as pm4py
   names it), repeated on each event of the trace; every event attribute under its own key.
 - types: `string` and `id` as string; `date` as timestamp[us, tz=UTC] (ISO 8601; offsets are converted to
-  the UTC instant; a date without offset is taken as UTC; digits below the microsecond are truncated);
+  the UTC instant; digits below the microsecond are truncated). A key whose dates all lack an offset is a
+  naive timestamp[us] (wall-clock time: the reader of the log applies --timezone, as for any naive
+  column); in a key that mixes both, a date without offset is taken as UTC;
   `int` as int64; `float` as float64; `boolean` as bool (`true`/`false`/`1`/`0`).
 - a key missing on some events is null there; a key with no value on any event has no column. When one
   key carries different types across events or traces, or a value cannot be read as its declared type
@@ -41,7 +43,8 @@ Two readers produce the same table:
 - the fast path is r4pm (Rust, `r4pm.df.import_xes`). It is used only where it gives exactly what the
   reference gives, which is checked before and after the call: UTF-8 input without namespace prefixes; no
   nested, list, container or id attributes and no key starting with `case:`; every date in the one form
-  both readers read alike (`YYYY-MM-DDTHH:MM:SS[.fraction][Z|+HH:MM]`); `<global>` defaults blanked out
+  both readers read alike (`YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM)`, with its offset: r4pm takes a date
+  without one as UTC, where the reference keeps it naive); `<global>` defaults blanked out
   first (r4pm would fill them in); as many rows as `<event` tags in the file; and r4pm silent on stderr
   (it reports values it could not parse and keys of mixed types there, then returns zeros, defaults or
   reformatted values). Its stderr is captured at the file-descriptor level for the duration of the call
@@ -128,7 +131,7 @@ _CASE_KEY = re.compile(rb"\bkey\s*=\s*[\"']case:")
 # written key first (then the file is simply left to the reference reader).
 _UNUSUAL_DATE = re.compile(
     rb"<date\b(?!\s+key=\"[^\"]*\"\s+value=\"\d{4}-\d\d-\d\dT(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d"
-    rb"(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)?\")"
+    rb"(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)\")"
 )
 # In r4pm's output: values the reference would have read differently (attribute-value normalisation of
 # tabs and newlines, undecodable bytes, an entity left undecoded, r4pm's rendering of lists).
@@ -492,7 +495,7 @@ def _scan_for_r4pm(body: mmap.mmap, document: _Document) -> tuple[int, list[tupl
     if body.find(b"case:", start, end) >= 0 and _CASE_KEY.search(body, start, end):
         return "an event attribute key starting with 'case:'"
     if _UNUSUAL_DATE.search(body, start, end):
-        return "a date written in another form than YYYY-MM-DDTHH:MM:SS[.f][Z|+HH:MM]"
+        return "a date written in another form than YYYY-MM-DDTHH:MM:SS[.f](Z|+HH:MM)"
     spans: list[tuple[int, int]] = []
     if body.find(b"<global", root, start) >= 0:
         spans = [m.span() for m in _GLOBAL_ELEMENT.finditer(body, root, start)]
@@ -703,6 +706,11 @@ def _to_arrow(column: _Column, rows: int) -> pa.Array:
         kind = next(iter(column.kinds))
         if kind == "date":
             values, typ = _convert(column.raw, _parse_date), _TIMESTAMP
+            if values is not None:
+                if all(v.tzinfo is None for v in values):
+                    typ = pa.timestamp("us")  # wall-clock times: --timezone says where
+                else:
+                    values = [v.replace(tzinfo=UTC) if v.tzinfo is None else v for v in values]
         elif kind == "int":
             values, typ = _convert(column.raw, _parse_int), pa.int64()
         elif kind == "float":
@@ -749,9 +757,7 @@ def _parse_date(text: str) -> datetime | None:
         value = _parse_date_lenient(text)
         if value is None:
             return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value
+    return value  # naive when the text has no offset (see _to_arrow)
 
 
 def _parse_date_lenient(text: str) -> datetime | None:
