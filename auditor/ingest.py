@@ -24,7 +24,7 @@ import ibis.expr.types as ir
 
 from auditor.engine import ROW, CsvDialect, Engine, RawRejects
 from auditor.errors import InputError, MappingError, StrictModeError, UsageError
-from auditor.mapping import ColumnMapping, infer_mapping, resolve_column
+from auditor.mapping import ColumnMapping, infer_mapping, normalise, resolve_column
 from auditor.options import ReadOptions
 from auditor.profiles import looks_like
 from auditor.profiles.base import REASON, TWIN, Profile
@@ -287,6 +287,9 @@ def _build(
         mapped.add(mapping.activity)
     attrs = [c for c in source_cols if c not in mapped]
     rename = {c: _attr_name(c, source_cols) for c in attrs}
+    starts = _start_column(engine, raw, attrs, options, name, summary)
+    if starts is not None:
+        attrs.remove(starts[0])
     # One pass trims and parses every row into the log's shape; a rejected row is one whose required
     # value came out missing. Rejected rows are few, so their reasons and original fields are looked up
     # afterwards, rather than trimming and parsing every row a second time to find them.
@@ -294,6 +297,7 @@ def _build(
         raw.select(
             case_id=case, activity=act, timestamp=ts, resource=res, team=team, seq=raw[ROW],
             **{rename[c]: raw[c] for c in attrs},
+            **({START: starts[1]} if starts is not None else {}),
         ),
         "parsed",
     )
@@ -388,6 +392,31 @@ def _build(
             f"{_first_reason(rejected)}); check the mapping options"
         )
     return EventLog(engine=engine, table=events, summary=summary, rejected=rejected, name=name)
+
+
+# Columns that hold when the activity instance began, beside the (complete) timestamp, normalised.
+# Not "start date": exports use it for the case's own start, a property of the ticket.
+_START_NAMES = ("start timestamp", "start time", "starttime", "start datetime", "started at", "begin time")
+
+
+def _start_column(
+    engine: Engine, raw: ir.Table, attrs: list[str], options: ReadOptions, name: str, summary: IngestSummary
+) -> tuple[str, ir.Value] | None:
+    """A start-time column beside the mapped timestamp (`start_timestamp`, `start_time`), read as instants
+    in the timestamp's zone, so that lead times count from the first start as they do for XES lifecycle
+    logs. Its own format is detected; a value it cannot read is a missing start, not a rejected row (the
+    complete timestamp is the event's time). A column that reads as no timestamps at all stays an attribute."""
+    col = next((c for c in attrs if normalise(c) in _START_NAMES), None)
+    if col is None:
+        return None
+    text = raw[col].type().is_string()
+    try:
+        p = plan(engine, raw, col, fmt=options.timestamp_format if text else None, zone=options.timezone, source=name)
+    except InputError:
+        return None
+    value = to_utc(raw[col], p, strict=False)
+    summary.notes.append(f"activity starts read from column {col!r} ({p.description}): lead times count from them")
+    return col, ibis.ifelse(plausible(value, p), value, ibis.null(value.type()))
 
 
 def _reason_kind(reason: ir.StringValue) -> ir.StringValue:

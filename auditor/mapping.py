@@ -141,6 +141,8 @@ def _score(column: str, role: str) -> int:
             score -= 20
         if role in ("activity", "timestamp") and words[-1] in _ID_SUFFIX:
             score -= 100
+        if role == "timestamp" and any(w in words for w in ("start", "started", "begin", "begins")):
+            score -= 50  # an instance's start: the event's time is its end ("end_time" beside "start_time")
         return score
     return 0
 

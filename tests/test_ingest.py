@@ -6,6 +6,7 @@ import gzip
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -538,3 +539,29 @@ def test_empty_sources_say_what_is_wrong(engine: Engine, tmp_path: Path) -> None
         load(tmp_path / "e.parquet", ReadOptions(), engine)
     with pytest.raises(InputError, match=r"no line is a JSON object \(line 1"):
         load(write(tmp_path, "bad.jsonl", '{"case": 1\n'), ReadOptions(), engine)
+
+
+def test_a_start_time_column_beside_the_timestamp_gives_lead_times_from_the_start(engine: Engine, tmp_path: Path) -> None:
+    """`start_timestamp,complete_timestamp` (CSV) ignored the start: 2.0 h from the first complete instead of
+    3.0 h from the first start. With `start_time,end_time` the start was taken as the event's time."""
+    from auditor.ingest import first_moment, has_starts
+
+    def lead(path: Path, **opts: Any) -> tuple[str, float]:
+        log = load(path, ReadOptions(**opts), engine)
+        assert has_starts(log.table)
+        t = log.table
+        span = t.aggregate(a=first_moment(t), b=t.timestamp.max()).execute().iloc[0]
+        assert log.mapping is not None
+        return log.mapping.timestamp, (span["b"] - span["a"]).total_seconds() / 3600
+
+    pair = write(tmp_path, "pair.csv", "case,activity,start_timestamp,complete_timestamp\n"
+                 "1,A,2024-03-01 09:00,2024-03-01 10:00\n1,B,2024-03-01 11:00,2024-03-01 12:00\n")
+    assert lead(pair) == ("complete_timestamp", 3.0)
+    named = write(tmp_path, "named.csv", "case,activity,start_time,end_time\n"
+                  "1,A,2024-03-01 09:00,2024-03-01 10:00\n1,B,2024-03-01 11:00,2024-03-01 12:30\n")
+    assert lead(named) == ("end_time", 3.5)
+    # typed naive columns (Parquet) are read in --timezone, the start as well as the timestamp
+    pd.DataFrame({"case": ["1", "1"], "activity": ["A", "B"],
+                  "start_timestamp": pd.to_datetime(["2024-03-01 09:00", "2024-03-01 11:00"]),
+                  "timestamp": pd.to_datetime(["2024-03-01 10:00", "2024-03-01 12:00"])}).to_parquet(tmp_path / "n.parquet")
+    assert lead(tmp_path / "n.parquet", timezone="Europe/Berlin") == ("timestamp", 3.0)
