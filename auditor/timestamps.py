@@ -119,9 +119,7 @@ def to_utc(value: ir.Value, p: TimestampPlan, *, strict: bool = True) -> ir.Time
         num = value.cast("float64") if value.type().is_numeric() else value.try_cast("float64")
         if p.kind == "epoch_ms":
             num = num / 1000
-        # Beyond the engine's range the conversion fails the whole read: held at the year 5138, which
-        # `plausible` rejects like any other instant far out of range.
-        return Engine.epoch_to_utc(ibis.least(ibis.greatest(num, -_EPOCH_LIMIT), _EPOCH_LIMIT))
+        return _epoch_instant(num)
     # Parsed text is only trimmed of spaces: the exact cleaning costs about 1 s at 10M rows here, where the
     # candidate formats each read the text; a placeholder ("NULL") does not parse and is rejected as missing.
     text = Engine.trim_text(value)
@@ -187,6 +185,12 @@ def _iso(text: ir.StringValue, zone: str, strict: bool) -> ir.TimestampValue:
     return ibis.ifelse(has_offset, aware, naive)
 
 
+def _epoch_instant(seconds: ir.NumericValue) -> ir.TimestampValue:
+    """Epoch seconds as an instant. Beyond the engine's range the conversion fails the whole read: held at
+    the year 5138, which `plausible` rejects like any other instant far out of range."""
+    return Engine.epoch_to_utc(ibis.least(ibis.greatest(seconds, -_EPOCH_LIMIT), _EPOCH_LIMIT))
+
+
 def _epoch_plan(col: ir.Value, zone: str) -> TimestampPlan:
     magnitude = col.cast("float64").abs().median().execute()
     if magnitude is not None and float(magnitude) > 1e11:
@@ -203,13 +207,10 @@ def _check_format(engine: Engine, fmt: str) -> None:
 
 def _candidates(text: ir.StringValue, zone: str, formats: tuple[str, ...]) -> dict[str, ir.TimestampValue]:
     out: dict[str, ir.TimestampValue] = {"iso": _iso(text, zone, False)}
-    # Clamped as `to_utc` does: one 13-digit value read as seconds is out of DuckDB's range, which failed
-    # the whole ingest; clamped, it is merely implausible and counts against the candidate.
-    num = text.try_cast("float64")
+    # Clamped as in `to_utc`: a 13-digit value read as seconds failed the whole ingest while the format was
+    # chosen; clamped, it is merely implausible and counts against the candidate.
     out["epoch"] = ibis.ifelse(
-        Engine.full_match(text, _EPOCH),
-        Engine.epoch_to_utc(ibis.least(ibis.greatest(num, -_EPOCH_LIMIT), _EPOCH_LIMIT)),
-        ibis.null(),
+        Engine.full_match(text, _EPOCH), _epoch_instant(text.try_cast("float64")), ibis.null()
     )
     for f in formats:
         out[f] = _read_format(text, f, zone, False)

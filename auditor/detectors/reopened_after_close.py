@@ -12,9 +12,9 @@ Business rules (contract, and the decisions that make it exact):
     than `SAME_SAVE` seconds after the closure. Work recorded with the closure is part of the closing save
     (a field filled in on closing: BPIC 2014's `Caused By CI`, at the closure's instant or a second after
     it, made 13,000 cases "come back 0.0 h after closure"), not work after it.
-  Reopens and customer contacts at the closure's own timestamp but later in source order are after it. Survey steps (the survey
-  role: sent, or answered by the customer) are part of closing a case and are no sign that it was not
-  over, so they count only when they are also a reopen or a customer-contact activity.
+  Reopens and customer contacts at the closure's own timestamp but later in source order are after it.
+  Survey steps (the survey role: sent, or answered by the customer) are part of closing a case and are no
+  sign that it was not over, so they count only when they are also a reopen or a customer-contact activity.
 - One finding for the kind; its cases are exactly the affected cases. The first such event after the
   closure is the "return": its activities are the finding's `activities` (most frequent first), and the
   map draws closure activity → return activity in red (`evidence.edges`, at most `MAX_EDGES`; drawn even
