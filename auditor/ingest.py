@@ -23,13 +23,13 @@ import ibis
 import ibis.expr.types as ir
 
 from auditor.engine import ROW, CsvDialect, Engine, RawRejects
-from auditor.errors import InputError, MappingError, StrictModeError, UsageError
-from auditor.mapping import ColumnMapping, infer_mapping, normalise, resolve_column
+from auditor.errors import InputError, MappingError, StrictModeError, TimestampError, UsageError
+from auditor.mapping import ColumnMapping, infer_mapping, normalise, resolve_column, score
 from auditor.options import ReadOptions
 from auditor.profiles import looks_like
 from auditor.profiles.base import REASON, TWIN, Profile
 from auditor.readers import text
-from auditor.timestamps import TimestampPlan, plan, plausible, plausible_range, to_utc
+from auditor.timestamps import TimestampPlan, plan, plausible, plausible_range, to_utc, value_kind
 
 CANONICAL = ("case_id", "activity", "timestamp", "resource", "team", "seq")
 START = "start_timestamp"  # optional: when the activity instance began (a start/complete lifecycle log)
@@ -243,15 +243,13 @@ def _build(
             f"{hint}, which turns each field change into a process event (as read now, the activities are "
             f"the {mapping.activity!r} column's values)"
         )
+    mapping, ts_raw, tsplan = _timestamp(engine, raw, source_cols, mapping, options, name, summary)
     summary.mapping = mapping
-    tsplan: TimestampPlan = plan(
-        engine, raw, mapping.timestamp, fmt=options.timestamp_format, zone=options.timezone, source=name
-    )
     summary.timestamps = tsplan.description
+    ts_label = f"{mapping.timestamp!r} + {mapping.time!r}" if mapping.time else repr(mapping.timestamp)
 
     case = _clean(raw[mapping.case])
     act = _clean(raw[mapping.activity], name=True) if profile is None else ibis.literal("", "string")
-    ts_raw = raw[mapping.timestamp]
     ts_read = to_utc(ts_raw, tsplan)
     in_range = plausible(ts_read, tsplan)
     ts = ibis.ifelse(in_range, ts_read, ibis.null(ts_read.type()))
@@ -261,28 +259,28 @@ def _build(
     reason = ibis.cases(
         (case.isnull(), f"missing case id (column {mapping.case!r})"),
         (act.isnull(), f"missing activity (column {mapping.activity!r})"),
-        (ts_text.isnull(), f"missing timestamp (column {mapping.timestamp!r})"),
+        (ts_text.isnull(), f"missing timestamp (column {ts_label})"),
         (
             ts_read.notnull() & ~in_range,
             ibis.literal("timestamp '") + ts_text.substr(0, 60)
-            + f"' in column {mapping.timestamp!r} is {plausible_range(tsplan)}",
+            + f"' in column {ts_label} is {plausible_range(tsplan)}",
         ),
         (
             ts.isnull() & to_utc(ts_raw, tsplan, strict=False).notnull(),
             ibis.literal("timestamp '") + ts_text.substr(0, 60)
-            + f"' in column {mapping.timestamp!r} does not exist in {tsplan.zone}: the clocks skipped that hour "
+            + f"' in column {ts_label} does not exist in {tsplan.zone}: the clocks skipped that hour "
             "(daylight saving); check --timezone",
         ),
         (
             ts.isnull(),
             ibis.literal("timestamp '") + ts_text.substr(0, 60)
-            + f"' in column {mapping.timestamp!r} does not read as {tsplan.description}; "
+            + f"' in column {ts_label} does not read as {tsplan.description}; "
             "pass --timestamp-format",
         ),
         else_=ibis.null("string"),
     )
     rows_read = int(raw.count().execute()) + len(rejects.rows)
-    mapped = {c for c in (mapping.case, mapping.timestamp, mapping.resource, mapping.team) if c}
+    mapped = {c for c in (mapping.case, mapping.timestamp, mapping.time, mapping.resource, mapping.team) if c}
     if profile is None:
         mapped.add(mapping.activity)
     attrs = [c for c in source_cols if c not in mapped]
@@ -392,6 +390,70 @@ def _build(
             f"{_first_reason(rejected)}); check the mapping options"
         )
     return EventLog(engine=engine, table=events, summary=summary, rejected=rejected, name=name)
+
+
+# Names of a column of times of day beside a column of dates (normalised); a column of another name is paired
+# only when the engine typed it as a time of day.
+_TIME_NAMES = ("time", "time of day", "event time", "uhrzeit", "zeit", "heure", "hora", "ora", "tijd")
+
+
+def _timestamp(
+    engine: Engine,
+    raw: ir.Table,
+    cols: list[str],
+    mapping: ColumnMapping,
+    options: ReadOptions,
+    name: str,
+    summary: IngestSummary,
+) -> tuple[ColumnMapping, ir.Value, TimestampPlan]:
+    """The timestamp column, its values and how they are read. An export with a date column and a separate
+    time-of-day column (`Date`, `Time`; `Datum`, `Uhrzeit`) is read as both joined, and a note says so: the
+    date alone would put every event of a day at midnight, in no order."""
+    fmt, zone = options.timestamp_format, options.timezone
+    pair = None if options.timestamp_format and options.timestamp else _date_time_pair(raw, cols, mapping)
+    if pair is not None:
+        date_col, time_col = pair
+        joined = _clean(_as_text(raw[date_col])) + " " + _clean(_as_text(raw[time_col]))
+        label = f"{date_col} + {time_col}"
+        try:
+            p = plan(engine, raw.mutate(**{label: joined}), label, fmt=fmt, zone=zone, source=name)
+        except InputError:
+            p = None
+        if p is not None:
+            summary.notes.append(
+                f"timestamps joined from the date column {date_col!r} and the time column {time_col!r}"
+            )
+            roles = ("timestamp",) if "timestamp" in mapping.inferred else ()
+            return replace(mapping, timestamp=date_col, time=time_col, inferred=(*mapping.inferred, *roles)), joined, p
+    col = mapping.timestamp
+    if pair is None and "timestamp" in mapping.inferred and value_kind(raw, col) == "time":
+        raise TimestampError(
+            f"{name}: column {col!r} holds times of day without a date; pass --timestamp COL with the column that "
+            "holds the dates (or the full date and time)"
+        )
+    return mapping, raw[col], plan(engine, raw, col, fmt=fmt, zone=zone, source=name)
+
+
+def _as_text(value: ir.Value) -> ir.StringValue:
+    return value if value.type().is_string() else value.cast("string")
+
+
+def _date_time_pair(raw: ir.Table, cols: list[str], mapping: ColumnMapping) -> tuple[str, str] | None:
+    """(date column, time column) when the timestamp column is one half of such a pair and an unmapped
+    column is the other half; None otherwise."""
+    col = mapping.timestamp
+    kind = value_kind(raw, col)
+    if kind not in ("date", "time"):
+        return None
+    taken = {mapping.case, mapping.activity, mapping.timestamp, mapping.resource, mapping.team}
+    free = [c for c in cols if c not in taken]
+    if kind == "date":
+        named = [c for c in free if normalise(c) in _TIME_NAMES or raw[c].type().is_time()]
+        time_col = next((c for c in named if value_kind(raw, c) == "time"), None)
+        return (col, time_col) if time_col else None
+    dated = sorted((c for c in free if score(c, "timestamp") > 0), key=lambda c: -score(c, "timestamp"))
+    date_col = next((c for c in dated if value_kind(raw, c) == "date"), None)
+    return (date_col, col) if date_col else None
 
 
 # Columns that hold when the activity instance began, beside the (complete) timestamp, normalised.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -25,47 +26,70 @@ _EXACT: dict[str, tuple[str, ...]] = {
         "ticket", "ticket number", "ticket no", "incident id", "incident", "incident number", "number",
         "sr number", "sr id", "service request", "service request id", "request id", "issue key", "issue id",
         "issue", "key", "documentkey", "objectid", "work item id", "problem id", "trace id", "process id",
+        # German, French, Spanish, Italian, Dutch, Portuguese exports (accents folded by `normalise`)
+        "ticket nr", "ticketnummer", "ticket nummer", "vorgang", "vorgangsnummer", "vorgangs nr", "fall id",
+        "fallnummer", "meldung", "meldungsnummer", "numero de ticket", "numero ticket", "dossier", "caso",
+        "numero de caso", "id caso", "expediente", "incidencia", "numero de incidencia", "pratica",
+        "segnalazione", "zaak", "zaaknummer", "melding", "chamado", "numero do chamado", "protocolo",
     ),
     "activity": (
         "concept:name", "activity", "activity name", "activityname", "activity type", "event", "event name",
         "event type", "action", "step", "task", "task name", "status", "state", "operation", "transition",
         "activity id",
+        "aktivitat", "aktivitaet", "tatigkeit", "taetigkeit", "ereignis", "aktion", "schritt", "activite",
+        "evenement", "etape", "actividad", "evento", "accion", "paso", "attivita", "azione", "activiteit",
+        "gebeurtenis", "stap", "atividade", "acao", "etapa",
     ),
     "timestamp": (
         "time:timestamp", "timestamp", "event timestamp", "complete timestamp", "datestamp", "datetime",
         "date time", "event time", "time", "start timestamp", "created date", "createddate", "created at",
         "created on", "sys created on", "created", "changed", "change date", "changed at", "modified",
         "modified date", "updated at", "date",
+        "zeitstempel", "zeitpunkt", "datum uhrzeit", "datum zeit", "erstellt am", "geandert am", "horodatage",
+        "date heure", "date et heure", "fecha hora", "fecha y hora", "marca de tiempo", "marca temporal",
+        "data ora", "data e ora", "tijdstip", "datum tijd", "data hora", "data e hora", "datum", "fecha",
+        "data",
     ),
     "resource": (
         "org:resource", "resource", "user", "user name", "username", "user id", "agent", "agent name",
         "performer", "actor", "author", "changed by", "created by", "createdbyid", "created by id",
         "employee", "operator", "handled by", "owner", "assignee", "assigned to",
+        "bearbeiter", "sachbearbeiter", "benutzer", "mitarbeiter", "utilisateur", "intervenant", "operateur",
+        "usuario", "agente", "utente", "operatore", "medewerker", "gebruiker", "behandelaar", "atendente",
+        "responsavel",
     ),
     "team": (
         "org:group", "team", "team name", "group", "assignment group", "group name", "queue", "queue name",
         "workgroup", "work group", "support group", "section", "support section", "responsible section",
         "department", "org:role",
+        "gruppe", "bearbeitergruppe", "abteilung", "equipe", "groupe", "equipo", "grupo", "departamento",
+        "squadra", "gruppo", "reparto", "afdeling", "groep",
     ),
 }
 
 # Word stems that mark a column as belonging to a role when no exact name matches.
 _STEMS: dict[str, tuple[str, ...]] = {
-    "case": ("case", "ticket", "incident", "request", "issue", "problem"),
-    "activity": ("activity", "event", "action", "status", "step", "task"),
-    "timestamp": ("timestamp", "stamp", "datetime", "time", "date", "created", "changed", "modified"),
-    "resource": ("resource", "user", "agent", "performer", "operator", "assignee", "owner", "author"),
-    "team": ("team", "group", "queue", "section", "department"),
+    "case": ("case", "ticket", "incident", "request", "issue", "problem", "vorgang"),
+    "activity": ("activity", "event", "action", "status", "step", "task", "aktivit", "activit", "ereignis"),
+    "timestamp": ("timestamp", "stamp", "datetime", "time", "date", "created", "changed", "modified", "datum",
+                  "zeit", "fecha"),
+    "resource": ("resource", "user", "agent", "performer", "operator", "assignee", "owner", "author",
+                 "bearbeiter", "benutzer", "mitarbeiter", "usuario", "utilisateur"),
+    "team": ("team", "group", "queue", "section", "department", "gruppe", "groupe", "grupo", "gruppo",
+             "equipe", "abteilung"),
 }
 # Words that mark a derived or summary column, not the raw role.
 _DERIVED = ("first", "last", "prev", "previous", "next", "count", "days", "secs", "seconds", "hours",
-            "duration", "resolution", "total", "number of", "num", "avg", "mean", "flag")
+            "duration", "resolution", "total", "number of", "num", "avg", "mean", "flag",
+            "dauer", "anzahl", "duree", "duracion", "durata", "duur")
 _ID_SUFFIX = ("id", "number", "no", "key", "nr", "code")
 
 
 def normalise(name: str) -> str:
-    """Lower case, camelCase split, separators (_ - . / space) folded to single spaces."""
-    text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name.strip())
+    """Lower case, camelCase split, accents dropped (Aktivität, Activité), separators (_ - . / space) folded
+    to single spaces."""
+    text = "".join(c for c in unicodedata.normalize("NFKD", name.strip()) if not unicodedata.combining(c))
+    text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", text)
     text = re.sub(r"[_\-./\s]+", " ", text.lower())
     return text.strip()
 
@@ -80,9 +104,14 @@ class ColumnMapping:
     resource: str | None = None
     team: str | None = None
     inferred: tuple[str, ...] = field(default=())
+    # A column of times of day that completes `timestamp`, a column of dates (`Date` and `Time` exports)
+    time: str | None = None
 
     def as_dict(self) -> dict[str, str | None]:
-        return {role: getattr(self, role) for role in ROLES}
+        out = {role: getattr(self, role) for role in ROLES}
+        if self.time is not None:
+            out["time"] = self.time
+        return out
 
     def describe(self) -> str:
         parts = []
@@ -91,7 +120,8 @@ class ColumnMapping:
             if col is None:
                 continue
             mark = " (inferred)" if role in self.inferred else ""
-            parts.append(f"{role}={col!r}{mark}")
+            joined = f" + {self.time!r}" if role == "timestamp" and self.time else ""
+            parts.append(f"{role}={col!r}{joined}{mark}")
         return ", ".join(parts)
 
 
@@ -110,7 +140,8 @@ def resolve_column(name: str, columns: Sequence[str], *, option: str, source: st
     )
 
 
-def _score(column: str, role: str) -> int:
+def score(column: str, role: str) -> int:
+    """How strongly a column's name says it plays `role` (0: not at all)."""
     norm = normalise(column)
     exact = _EXACT[role]
     if norm in exact:
@@ -126,24 +157,24 @@ def _score(column: str, role: str) -> int:
     for rank, stem in enumerate(stems):
         if stem not in compact:
             continue
-        score = 500 - 10 * rank
+        points = 500 - 10 * rank
         if role == "case":
             # "incident_id", "ticket_number": an identifier of the case, not a property of it.
             if words[-1] in _ID_SUFFIX or compact.endswith(("id", "number")):
-                score += 50
+                points += 50
             elif compact != stem:
-                score -= 300
+                points -= 300
             if any(s in compact for s in _STEMS["activity"][:1]):
-                score -= 200
+                points -= 200
         elif role == "activity" and (compact.endswith(("type", "name")) or compact == stem):
-            score += 30
+            points += 30
         elif role in ("resource", "team") and words[-1] in ("id",):
-            score -= 20
+            points -= 20
         if role in ("activity", "timestamp") and words[-1] in _ID_SUFFIX:
-            score -= 100
+            points -= 100
         if role == "timestamp" and any(w in words for w in ("start", "started", "begin", "begins")):
-            score -= 50  # an instance's start: the event's time is its end ("end_time" beside "start_time")
-        return score
+            points -= 50  # an instance's start: the event's time is its end ("end_time" beside "start_time")
+        return points
     return 0
 
 
@@ -208,10 +239,10 @@ def _pick(role: str, columns: Sequence[str], preferred: Iterable[str]) -> str | 
                 return col
     best: tuple[int, int, str] | None = None
     for pos, col in enumerate(columns):
-        score = _score(col, role)
-        if score <= 0:
+        points = score(col, role)
+        if points <= 0:
             continue
-        key = (score, -pos, col)
+        key = (points, -pos, col)
         if best is None or key > best:
             best = key
     return best[2] if best else None

@@ -5,7 +5,8 @@ Business rules:
   text, naive typed columns and dates are wall-clock time in `--timezone` (default UTC).
 - `--timestamp-format` (strftime) wins. Otherwise the column's type decides (typed timestamps, epoch
   numbers), or, for text, the one known format that reads the most values. Epoch numbers are seconds or
-  milliseconds by their magnitude.
+  milliseconds by their magnitude; numbers between 20000 and 80000 are spreadsheet serial dates (days since
+  1899-12-30, wall-clock time in `--timezone`).
 - Day-first and month-first readings are never chosen between silently: when two formats read the same
   values into different instants (03/04/2024), the user must say which with `--timestamp-format`.
 - A value the chosen format cannot read rejects its row, with the format named in the reason.
@@ -45,12 +46,16 @@ FORMATS: tuple[str, ...] = (
 # which instant it is, and --timezone must not replace it (the naive reading silently dropped the name).
 _OFFSET = r".*\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|z|[+-]\d{2}(:?\d{2})?|[A-Za-z]{3,}[A-Za-z_/+:0-9-]*)"
 _EPOCH = r"-?\d{9,13}(\.\d+)?"
+# A time of day alone (`09:15`, `9:15:30.250`, `7:05 PM`, `07:05 p.m.`): half of a date column and a time column
+_TIME_OF_DAY = r"\d{1,2}:\d{2}(:\d{2}([.,]\d+)?)?\s*([AaPp]\.?\s?[Mm]\.?)?"
+# A value with a time in it; a date alone has none
+_HAS_TIME = r".*\d:\d\d.*"
 _SAMPLE = 20_000
 
 
 @dataclass(frozen=True)
 class TimestampPlan:
-    """How one column becomes UTC instants. `kind`: utc, naive, date, epoch_s, epoch_ms, iso, format."""
+    """How one column becomes UTC instants. `kind`: utc, naive, date, epoch_s, epoch_ms, excel, iso, format."""
 
     kind: str
     fmt: str | None
@@ -59,6 +64,10 @@ class TimestampPlan:
 
 
 _EPOCH_LIMIT = 1e11  # seconds: about the year 5138
+# Spreadsheets store a moment as days since 1899-12-30, the fraction being the time of day: 20000 is 1954,
+# 80000 is 2119. Epoch seconds of those sizes are January 1970, which no support log holds.
+_EXCEL_LOW, _EXCEL_HIGH = 20_000, 80_000
+_EXCEL_EPOCH = -2_209_161_600  # 1899-12-30 in epoch seconds
 _EPOCH_LOW = 100_000_000 * 1_000_000  # 1973-03-03, in microseconds
 _YEAR_LOW = -2_208_988_800 * 1_000_000  # 1900-01-01
 _YEAR_HIGH = 7_258_118_400 * 1_000_000  # 2200-01-01
@@ -103,6 +112,33 @@ def plan(engine: Engine, table: ir.Table, column: str, *, fmt: str | None, zone:
     return _plan_text(engine, table, column, zone, source)
 
 
+def value_kind(table: ir.Table, column: str) -> str:
+    """What a column's values are, on a sample: `time` (times of day only), `date` (dates only: no time in
+    any value, and not plain numbers, which are epoch seconds or ids), or `other`."""
+    col = table[column]
+    dtype = col.type()
+    if dtype.is_time():
+        return "time"
+    if dtype.is_date():
+        return "date"
+    if not dtype.is_string():
+        return "other"
+    sample = table.select(v=Engine.clean_text(col))
+    sample = sample.filter(sample.v.notnull()).limit(2_000)
+    row = sample.aggregate(
+        n=sample.count(),
+        time=sample.v.count(where=Engine.full_match(sample.v, _TIME_OF_DAY)),
+        clock=sample.v.count(where=Engine.full_match(sample.v, _HAS_TIME)),
+        number=sample.v.count(where=sample.v.try_cast("float64").notnull()),
+    ).execute().iloc[0]
+    n = int(row["n"])
+    if n and int(row["time"]) == n:
+        return "time"
+    if n and int(row["clock"]) == 0 and int(row["number"]) < n:
+        return "date"
+    return "other"
+
+
 def to_utc(value: ir.Value, p: TimestampPlan, *, strict: bool = True) -> ir.TimestampValue:
     """The expression that turns the column into UTC instants under plan `p` (NULL where it cannot).
 
@@ -115,6 +151,14 @@ def to_utc(value: ir.Value, p: TimestampPlan, *, strict: bool = True) -> ir.Time
     if p.kind in ("naive", "date"):
         ts = value.cast("timestamp") if p.kind == "date" else value
         return _local(ts, zone, strict)
+    if p.kind == "excel":
+        # a decimal comma (45352,3) where the export's locale writes one
+        days = (value.cast("float64") if value.type().is_numeric()
+                else Engine.trim_text(value).replace(",", ".").try_cast("float64"))
+        # to the millisecond: a day's fraction in binary floating point is a few microseconds off
+        seconds = (days * 86_400_000).round() / 1000 + _EXCEL_EPOCH
+        wall = Engine.utc_to_local(_epoch_instant(seconds), "UTC")
+        return _localise(wall, zone, strict)
     if p.kind in ("epoch_s", "epoch_ms"):
         num = value.cast("float64") if value.type().is_numeric() else value.try_cast("float64")
         if p.kind == "epoch_ms":
@@ -142,15 +186,19 @@ def plausible(ts: ir.TimestampValue, p: TimestampPlan) -> ir.BooleanValue:
     """Whether an instant can be an event of a support log: from 1900 up to (not including) 2200; for epoch
     numbers from 1973-03-03 (1e8 seconds) on. Outside that it is another unit (seconds among milliseconds
     read as January 1970, milliseconds among seconds as the year 56,000) or a placeholder such as 0."""
-    low = _EPOCH_LOW if p.kind in ("epoch_s", "epoch_ms") else _YEAR_LOW
+    low, high = _EPOCH_LOW if p.kind in ("epoch_s", "epoch_ms") else _YEAR_LOW, _YEAR_HIGH
+    if p.kind == "excel":  # a 0 or a 5 among serial dates is a placeholder, not the year 1900
+        low, high = (_EXCEL_EPOCH + 86_400 * _EXCEL_LOW) * 1_000_000, (_EXCEL_EPOCH + 86_400 * _EXCEL_HIGH) * 1_000_000
     us = Engine.epoch_us(ts)
-    return (us >= low) & (us < _YEAR_HIGH)
+    return (us >= low) & (us < high)
 
 
 def plausible_range(p: TimestampPlan) -> str:
     """The range `plausible` accepts, as the reason of a rejected row states it."""
     if p.kind in ("epoch_s", "epoch_ms"):
         return f"not between 1973-03-03 and 2199 as {p.description}: another unit, or a placeholder such as 0"
+    if p.kind == "excel":
+        return f"not between 1954 and 2118 as {p.description}: a placeholder, or not a date"
     return "outside the years 1900-2199"
 
 
@@ -192,10 +240,21 @@ def _epoch_instant(seconds: ir.NumericValue) -> ir.TimestampValue:
 
 
 def _epoch_plan(col: ir.Value, zone: str) -> TimestampPlan:
-    magnitude = col.cast("float64").abs().median().execute()
-    if magnitude is not None and float(magnitude) > 1e11:
+    value = col.cast("float64").abs().median().execute()
+    magnitude = None if value is None or value != value else float(value)
+    if magnitude is not None and _EXCEL_LOW <= magnitude < _EXCEL_HIGH:
+        return TimestampPlan("excel", None, zone, f"Excel serial dates (days since 1899-12-30), read in {zone}")
+    if magnitude is not None and magnitude > 1e11:
         return TimestampPlan("epoch_ms", None, zone, "epoch milliseconds")
     return TimestampPlan("epoch_s", None, zone, "epoch seconds")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_format(engine: Engine, fmt: str) -> None:
@@ -260,6 +319,11 @@ def _plan_text(engine: Engine, table: ir.Table, column: str, zone: str, source: 
         return TimestampPlan("iso", None, zone, _describe("iso", zone))
     if n_epoch == n_sample:
         return _epoch_plan(Engine.clean_text(table[column]).try_cast("float64"), zone)
+    numbers = Engine.clean_text(table[column]).replace(",", ".").try_cast("float64")
+    if all(_is_number(e.replace(",", ".")) for e in examples):
+        numeric = _epoch_plan(numbers, zone)
+        if numeric.kind == "excel":
+            return numeric
     formats = _plausible_formats(examples[:50])
     cands = _candidates(sample.v, zone, formats)
     names = list(cands)

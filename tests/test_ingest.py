@@ -565,3 +565,61 @@ def test_a_start_time_column_beside_the_timestamp_gives_lead_times_from_the_star
                   "start_timestamp": pd.to_datetime(["2024-03-01 09:00", "2024-03-01 11:00"]),
                   "timestamp": pd.to_datetime(["2024-03-01 10:00", "2024-03-01 12:00"])}).to_parquet(tmp_path / "n.parquet")
     assert lead(tmp_path / "n.parquet", timezone="Europe/Berlin") == ("timestamp", 3.0)
+
+
+@pytest.mark.parametrize(
+    ("header", "rows"),
+    [
+        # DuckDB types these as DATE and TIME
+        ("Ticket,Activity,Date,Time,Agent", ["T1,Open,2024-03-01,09:15:00,ann", "T1,Close,2024-03-13,17:05:30,bob"]),
+        # text in a German export, a time without seconds
+        ("Ticket;Tätigkeit;Datum;Uhrzeit;Bearbeiter", ["T1;Open;01.03.2024;9:15;ann", "T1;Close;13.03.2024;17:05;bob"]),
+        # the time column comes first, 12-hour clock
+        ("Case ID,Time,Event,Date", ["T1,9:15 AM,Open,03/01/2024", "T1,5:05 PM,Close,03/13/2024"]),
+    ],
+)
+def test_a_date_column_and_a_time_column_are_read_together(
+    engine: Engine, tmp_path: Path, header: str, rows: list[str]
+) -> None:
+    """A date column beside a time-of-day column was an error ("no known format reads column 'Time'") or
+    put every event of a day at midnight."""
+    log = load(write(tmp_path, "dt.csv", "\n".join([header, *rows]) + "\n"), ReadOptions(timezone="Europe/Berlin"), engine)
+    ts = events(log)["timestamp"].tolist()
+    assert ts[0] == utc(2024, 3, 1, 8, 15)
+    assert ts[1].hour == 16 and ts[1].minute == 5
+    assert log.mapping is not None and log.mapping.time is not None
+    assert "+" in log.mapping.describe()
+    assert any("joined from the date column" in n for n in log.summary.notes)
+    attrs = set(events(log).columns) - set(CANONICAL)
+    assert not attrs & {"Time", "Uhrzeit", "Date", "Datum"}
+
+
+def test_a_missing_time_of_day_rejects_its_row_naming_both_columns(engine: Engine, tmp_path: Path) -> None:
+    body = "case,activity,date,time\n1,A,2024-03-01,09:00\n1,B,2024-03-01,\n1,C,2024-03-02,10:00\n"
+    log = load(write(tmp_path, "dt.csv", body), ReadOptions(), engine)
+    assert events(log)["activity"].tolist() == ["A", "C"]
+    reasons = log.rejected.execute()["reason"].tolist()  # type: ignore[union-attr]
+    assert reasons == ["missing timestamp (column 'date' + 'time')"]
+
+
+def test_times_of_day_without_a_date_say_so(engine: Engine, tmp_path: Path) -> None:
+    body = "case,activity,time\n1,A,09:00\n1,B,10:00\n"
+    with pytest.raises(TimestampError, match="holds times of day without a date"):
+        load(write(tmp_path, "t.csv", body), ReadOptions(), engine)
+
+
+def test_a_date_column_alone_reads_as_midnight(engine: Engine, tmp_path: Path) -> None:
+    body = "case,activity,date,note\n1,A,2024-03-01,09:00 call\n1,B,2024-03-02,x\n"
+    log = load(write(tmp_path, "d.csv", body), ReadOptions(), engine)
+    assert events(log)["timestamp"].tolist() == [utc(2024, 3, 1), utc(2024, 3, 2)]
+    assert log.mapping is not None and log.mapping.time is None
+
+
+@pytest.mark.parametrize(("sep", "values"), [(",", ["45352.3", "45353.25", "0"]), (";", ["45352,3", "45353,25", "0"])])
+def test_spreadsheet_serial_dates(engine: Engine, tmp_path: Path, sep: str, values: list[str]) -> None:
+    """Days since 1899-12-30 (Excel), wall-clock time in --timezone; a 0 is a placeholder, rejected."""
+    rows = "".join(f"1{sep}a{i}{sep}{v}\n" for i, v in enumerate(values))
+    log = load(write(tmp_path, "x.csv", f"case{sep}activity{sep}timestamp\n" + rows), ReadOptions(timezone="Europe/Berlin"), engine)
+    assert events(log)["timestamp"].tolist() == [utc(2024, 3, 1, 6, 12), utc(2024, 3, 2, 5)]
+    assert "Excel serial dates" in log.summary.timestamps
+    assert log.summary.rejected == 1 and "placeholder" in log.rejected.execute()["reason"].iloc[0]  # type: ignore[union-attr]

@@ -72,3 +72,24 @@ def test_one_column_cannot_be_case_and_activity() -> None:
     # a resource given as the team too is allowed (people at both levels)
     m = infer_mapping(cols, given={"resource": "Agent", "team": "Agent"}, source="x.csv")
     assert m.resource == m.team == "Agent" and m.case == "Ticket"
+
+
+@pytest.mark.parametrize(
+    ("cols", "expected"),
+    [
+        (["Ticket-Nr.", "Aktivität", "Zeitstempel", "Bearbeiter", "Gruppe"],
+         ("Ticket-Nr.", "Aktivität", "Zeitstempel", "Bearbeiter", "Gruppe")),
+        (["Numéro de ticket", "Activité", "Horodatage", "Utilisateur", "Équipe"],
+         ("Numéro de ticket", "Activité", "Horodatage", "Utilisateur", "Équipe")),
+        (["Caso", "Actividad", "Fecha y hora", "Usuario", "Grupo"], ("Caso", "Actividad", "Fecha y hora", "Usuario", "Grupo")),
+        (["Zaak", "Activiteit", "Tijdstip", "Medewerker", "Afdeling"], ("Zaak", "Activiteit", "Tijdstip", "Medewerker", "Afdeling")),
+    ],
+)
+def test_names_in_other_languages(cols: list[str], expected: tuple[str | None, ...]) -> None:
+    m = infer(cols)
+    assert (m.case, m.activity, m.timestamp, m.resource, m.team) == expected
+
+
+def test_normalise_folds_accents() -> None:
+    assert normalise("Aktivität") == "aktivitat"
+    assert normalise("Équipe") == "equipe"
