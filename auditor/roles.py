@@ -57,20 +57,64 @@ _ROLE_PATTERNS: dict[str, str] = {
         r"réouvert|réouverte|rouvert|rouverte|reabierto|reabierta|riaperto|riaperta|heropend|heropent|"
         r"reaberto|reaberta)\b"
     ),
-    "survey": r"\b(survey|csat|nps|feedback|satisfaction|rating request|rate us)\b",
+    "survey": (
+        r"\b(survey|csat|nps|feedback|satisfaction|rating request|rate us|umfrage|kundenumfrage|"
+        r"zufriedenheitsumfrage|kundenzufriedenheit|enquête|enquete|sondage|encuesta|sondaggio|questionario|"
+        r"tevredenheidsonderzoek|klanttevredenheid|pesquisa|questionário|questionario de satisfação)\b"
+    ),
     "customer_contact": (
         r"\b(customer|caller|client|requester|requestor|user)s? (follow[- ]?up|chase|chaser|call|called|calls|email|"
         r"emails|update|contact|comment|message|reminder|complaint|escalation)\b"
         r"|\b(follow[- ]?up|chase|call|email|update|comment|message|reminder|contact) (from|by) "
         r"(the )?(customer|caller|client|requester|requestor|user)\b"
+        # German, French, Spanish, Italian, Dutch, Portuguese: the customer asks, calls, chases
+        r"|\b(kunde|kundin) (fragt|ruft|meldet|schreibt|mahnt|erinnert)\b|\b(rückfrage|nachfrage|anruf|mahnung|"
+        r"erinnerung|beschwerde) (des |der |vom )?kunden\b|\bkunden ?(anruf|rückfrage|nachfrage|mahnung|beschwerde)\b"
+        r"|\b(relance|appel|rappel|message|réclamation|plainte) (du |de la |d'un )?client\b|\bclient (relance|appelle|"
+        r"rappelle|écrit)\b|\b(llamada|seguimiento|reclamación|reclamo|mensaje|queja) (del |de la )?cliente\b"
+        r"|\bcliente (llama|vuelve|escribe|reclama|pregunta|chiama|sollecita|scrive|liga|pergunta)\b"
+        r"|\b(sollecito|chiamata|reclamo|messaggio) (del )?cliente\b|\bklant (belt|vraagt|mailt|rappelleert)\b"
+        r"|\b(herinnering|klacht|vraag) (van )?(de )?klant\b|\b(ligação|reclamação|mensagem) do cliente\b"
     ),
     "agent_response": (
         r"\b(reply|replied|respond|responded|response|answer|answered|contact|contacted|call|called|email|"
         r"emailed|mail|mailed|message|comment|notify|notified|inform|informed|communication with|"
         r"communicate with|callback to) (to )?(the )?(customer|caller|client|"
         r"requester|requestor|user)\b|\b(first|agent|public) (response|reply|comment)\b|\bsend (response|reply)\b"
+        r"|\b(antwort|rückmeldung|rueckmeldung) an (den |die )?kunden?\b|\bkunde (informiert|kontaktiert|angerufen)\b"
+        r"|\b(réponse|reponse) (au|à la|a la) client\b|\bclient (informé|contacté|rappelé)\b"
+        r"|\brespuesta al cliente\b|\bcliente (informado|contactado)\b|\brisposta al cliente\b"
+        r"|\bantwoord (aan|naar) (de )?klant\b|\bresposta ao cliente\b"
     ),
 }
+# Words that turn a resolution, closure or reopen name into something else: the step is rejected or refused
+# ("Resolution rejected by customer"), or it is about the step, not the step ("Closure request", "Do not close",
+# "Closing note added", "Auto-close warning").
+_REJECTED = re.compile(r"\b(rejected|reject|declined|denied|refused|abgelehnt|rejeté|rejetée|rechazado|rechazada|"
+                       r"respinto|respinta|afgewezen|rejeitado|rejeitada)\b")
+_BEFORE_ROLE = re.compile(
+    r"\b(not|never|don'?t|do not|cannot|can'?t|won'?t|without|no|nicht|kein|keine|ohne|pas|ne|sans|no se|sin|non|"
+    r"senza|niet|zonder|não|sem|requested|request to|request for|requests|proposed|proposal|suggested|pending|"
+    r"awaiting|waiting for|scheduled|planned|ready for|ready to|prepare|prepared|about to)(\s+(to|for|the|a))?\s*$"
+)
+_AFTER_ROLE = re.compile(
+    r"^\s*(request|requested|proposed|proposal|pending|scheduled|planned|note|notes|notice|warning|reminder|"
+    r"code|reason|category|date|time|comment|summary|template|check|checklist|review|approval|form)\b"
+)
+# Words that close or finish things in general ("Triage done", "Escalation cancelled"): a closure of the case
+# only when the rest of the name is about the case itself ("Ticket cancelled", "Marked done", "Done").
+_WEAK_CLOSURE = frozenset({"done", "cancel", "cancelled", "canceled", "erledigt", "storniert", "annulé", "cancelado",
+                           "cancelada", "annullato"})
+_CASE_WORDS = frozenset({
+    "ticket", "case", "issue", "incident", "request", "service", "call", "order", "status", "state", "marked", "mark",
+    "as", "set", "to", "the", "is", "was", "by", "customer", "user", "requester", "agent", "system", "auto", "work",
+    "item", "all", "vorgang", "fall", "anfrage", "meldung", "als", "dossier", "demande", "caso", "solicitud",
+    "pratica", "richiesta", "zaak", "melding", "chamado", "pedido", "de", "du", "la", "le", "el", "il", "der", "die",
+})
+# Outbound messages that name the customer ("Customer update sent", "Customer call scheduled"): the agent
+# writes to the customer; the customer did not get in touch.
+_OUTBOUND = re.compile(r"\b(sent|send|sending|scheduled|outbound|planned|notified|notification|informed|"
+                       r"gesendet|verschickt|envoyé|envoyée|enviado|enviada|inviato|inviata|verstuurd)\b")
 _SYSTEM_NAME = re.compile(
     r"(^|[^a-z])(system|sys|bot|bots|auto|automated|automation|svc|service|workflow|wf|integration|api|"
     r"connector|daemon|scheduler|batch|robot|rpa|noreply|no-reply|cron|job|sync|engine|trigger|script)"
@@ -79,11 +123,17 @@ _SYSTEM_NAME = re.compile(
 )
 _CUSTOMER_NAME = re.compile(
     r"(^|[^a-z])(customer|customers|caller|client|requester|requestor|end[-_ ]?user|enduser|guest|"
-    r"external user|contact person)([^a-z]|$)",
+    r"external user|contact person|kunde|kunden|kundin|anrufer|cliente|clientes|klant|appelant|demandeur|"
+    r"solicitante|richiedente|aanvrager|requerente)([^a-z]|$)",
     re.IGNORECASE,
 )
 END_SHARE = 0.8  # an activity that is the last event of this share of its cases is how they end
+# A closure by name must end at least this share of the cases it occurs in; reopened cases close again, so a
+# real closure ends nearly all of them, whatever the reopen rate.
+CLOSURE_ENDS = 0.5
+SAME_SAVE = 60.0  # seconds: a field recorded within a minute of the closure belongs to closing the case
 END_COVERAGE = 0.2  # ... when it occurs in at least this share of all cases
+ONE_ACCOUNT = 0.9  # an account with this share of the events is noted: the log hardly tells people apart
 RESPONSE_RECORDED = 0.5  # share of closed cases with an agent response for the default closure rule to apply
 _OTHER_RECORD = (
     r"\b(problem|change|rfc|task|subtask|sub task|child|linked|related|parent|vendor|supplier|purchase order|"
@@ -139,10 +189,22 @@ def name_role(activity: str) -> str | None:
     low = re.sub(r"[_\-/]+", " ", text.lower())
     low = re.sub(r"\s+", " ", low)
     for role in ("reopen", "survey", "customer_contact", "agent_response", "resolution", "closure"):
-        if re.search(_ROLE_PATTERNS[role], low):
-            if role in ("resolution", "closure") and re.search(_OTHER_RECORD, low):
-                return None  # closes a linked problem, change or task, not this case
-            return role
+        m = re.search(_ROLE_PATTERNS[role], low)
+        if not m:
+            continue
+        if role in ("resolution", "closure") and re.search(_OTHER_RECORD, low):
+            return None  # closes a linked problem, change or task, not this case
+        if role in ("resolution", "closure", "reopen") and (
+            _REJECTED.search(low) or _BEFORE_ROLE.search(low[: m.start()]) or _AFTER_ROLE.search(low[m.end():])
+        ):
+            continue  # "Resolution rejected", "Do not close", "Closure request": not the step itself
+        if role == "closure" and m.group(0) in _WEAK_CLOSURE:
+            rest = set(re.findall(r"[^\W\d_]+", low[: m.start()] + " " + low[m.end():]))
+            if not rest <= _CASE_WORDS:
+                continue  # "Triage done", "Escalation cancelled": a step finished, not the case
+        if role == "customer_contact" and _OUTBOUND.search(low):
+            continue  # "Customer update sent": the agent writes; the customer did not get in touch
+        return role
     return None
 
 
@@ -197,6 +259,18 @@ def infer_accounts(table: ir.Table, pack: RulePack) -> Accounts:
                     f"system account by behaviour: active in {int(hours)} of 24 hours, {float(weekend):.0%} on "
                     f"weekends, {int(events) / typical:.0f}x the events of a typical account"
                 )
+    if len(stats):
+        total = int(stats["events"].sum())
+        top = stats.sort_values(["events", "resource"], ascending=[False, True]).iloc[0]
+        if total and int(top["events"]) >= ONE_ACCOUNT * total:
+            # Touch time is read from consecutive events by the same person: one account doing nearly
+            # everything makes every gap under the cap look like work.
+            notes.append(
+                f"one account, {str(top['resource'])!r}, performs {int(top['events']) / total:.0%} of the events "
+                "that name a resource: touch time (and so process cycle efficiency) counts its gaps as work, and "
+                "hand-overs between people are barely visible; the export may name the ticket's owner or the "
+                "integration user instead of who did each step"
+            )
     both = set(system) & set(customer)
     if both:
         # A customer is never a system account (a customer's events are contacts, not the tool's steps).
@@ -268,6 +342,8 @@ def infer(table: ir.Table, pack: RulePack) -> Roles:
             continue
         chosen = {a: f"its name reads as {role.replace('_', ' ')}" for a in activities if name_role(a) == role}
         roles[role] = Assignment(tuple(sorted(chosen)), chosen)
+    if not roles["closure"].from_pack and roles["closure"].activities:
+        roles["closure"] = _closures_that_end(table, roles, accounts, notes)
     if not roles["customer_contact"].activities and accounts.customer:
         roles["customer_contact"] = _contacts_by_behaviour(table, accounts, by_customer, roles)
     named_end = roles["closure"].activities or roles["resolution"].activities
@@ -343,6 +419,37 @@ def _contacts_by_behaviour(
                 continue  # the answer to an agent's request (Request Info -> Customer Reply): prompted
         reasons[str(act)] = f"{by_customer[str(act)]:.0%} of its events are by customer accounts"
     return Assignment(tuple(sorted(reasons)), reasons)
+
+
+def _closures_that_end(table: ir.Table, roles: dict[str, Assignment], accounts: Accounts, notes: list[str]) -> Assignment:
+    """The name-inferred closures that end the cases they occur in. A name that reads as closure but is
+    followed by further work in most of its cases ("Triage done" before the reply, a closure field filled in
+    early) is not how cases close: taken as the closure, every case would "come back after closure". A case
+    ends with an activity when its last occurrence is the case's last event, or within `SAME_SAVE` of it;
+    surveys and system accounts' events after it do not count (a survey follows the closure by design)."""
+    closure = roles["closure"]
+    acts = list(closure.activities)
+    survey = list(roles["survey"].activities) or ["\x00"]
+    system = list(accounts.system) or ["\x00"]
+    t = table.filter(~table.activity.isin(survey) & ~table.resource.isin(system).fill_null(False))
+    # The case's last event is the activity itself exactly when their times are equal, so the times alone
+    # decide (no ordering by source row needed: events within the minute count as the same save anyway).
+    ends = t.group_by("case_id").aggregate(end=t.timestamp.max())
+    c = t.filter(t.activity.isin(acts))
+    mine = c.group_by(["case_id", "activity"]).aggregate(at=c.timestamp.max())
+    j = mine.join(ends, "case_id")
+    ended = Engine.epoch_seconds(j.end) - Engine.epoch_seconds(j.at) <= SAME_SAVE
+    df = j.group_by("activity").aggregate(cases=j.count(), ended=ended.cast("int64").sum()).execute()
+    share = {str(a): int(e) / int(n) for a, n, e in zip(df["activity"], df["cases"], df["ended"], strict=True) if int(n)}
+    keep = {a: r for a, r in closure.reasons.items() if share.get(a, 1.0) >= CLOSURE_ENDS}
+    for a in acts:
+        if a not in keep:
+            notes.append(
+                f"{a!r} reads as a closure by its name, but further work follows it in "
+                f"{1 - share.get(a, 0.0):.0%} of the cases it occurs in: not taken as the closure (a rule pack's "
+                "[roles] closure decides)"
+            )
+    return Assignment(tuple(sorted(keep)), keep)
 
 
 def _closure_by_behaviour(table: ir.Table, roles: dict[str, Assignment]) -> Assignment:

@@ -40,14 +40,14 @@ Planted problems (shares of the tickets; see `PLAN` and logs/README.md):
    and the agent resolves only after that; no second survey.
 5. closure before any agent response: the agent resolves without ever replying (the timers then close
    it), or closes the ticket directly (`Close Ticket` by the agent).
-6. customer chasing: 2-4 unprompted `Customer Follow-up` events before the first resolution (each such
-   ticket is also a rework loop, as the follow-up repeats).
+6. customer chasing: 2-4 unprompted `Customer Follow-up` events before the first resolution (a customer's
+   repeated contacts are chasing, not rework: no rework loop).
 7. long waits: an agent parks the ticket in `Pending Customer` and the customer replies 6.5-12 days
    later. Parking abuse: three Tier 1 agents (`PARKING_ABUSERS`) set `Pending Customer` two or three
    times, 3-5 days (plus the way to office hours) apart, with no customer event in between, and answer
    1-3 days later (the repeats make them rework loops too). `Pending Customer` appears in no other ticket.
 8. stalled tickets: work stops after Take in Charge and one step (and, for a share, after 2-3 customer
-   follow-ups, which makes them chasing too); the last event is at least 15 days before the end of the log
+   follow-ups, which makes them chasing too, not rework); the last event is at least 15 days before the end of the log
    and there is no closure. Tickets opened in the last days are open but recent: clean, not stalled.
 9. tool-driven steps: `Auto-Assign` (bot-router), `Legacy CRM Import` (siebel-connector), the timers
    `Send Survey` (24 h + 0-4 s after resolution) and `Close Ticket` (7 days + 0-4 s after resolution),
@@ -387,7 +387,6 @@ def _build(rng: random.Random, plant: str, channel: str, priority: str, category
         follow_ups_after = total - before
         for _ in range(before):
             f.customer(FOLLOW_UP, 8 * HOUR)
-        repeated.add(FOLLOW_UP)
 
     f.human(TAKE, handler, 2 * HOUR)
     if status:
@@ -499,7 +498,6 @@ def _build(rng: random.Random, plant: str, channel: str, priority: str, category
         if plant == "chasing_stalled":
             for _ in range(rng.randint(2, 3)):
                 f.customer(FOLLOW_UP, 1 * DAY)
-            repeated.add(FOLLOW_UP)
     elif plant == "parking":
         if rng.random() < 0.3:
             f.human(INVESTIGATE, handler, 1 * HOUR)

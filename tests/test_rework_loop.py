@@ -73,3 +73,17 @@ def test_repeats_that_only_move_the_sub_status_are_counted_and_noted(tmp_path: P
     (f,) = [f for f in result.findings if f.kind == "rework_loop" and f.activities == ["Accepted"]]
     assert f.evidence["extra_occurrences"] == 23 and f.evidence["sub_status_changes"] == 20
     assert any(n.startswith("Accepted: 20 of its 23 repeats change the sub-status") for n in result.notes)
+
+
+def test_a_customer_contacting_again_is_chasing_not_rework(tmp_path: Path) -> None:
+    rows = []
+    for i in range(6):
+        rows += [(f"c{i}", "Open", f"2024-03-0{1 + i} 08:00", "ann", "T1"),
+                 (f"c{i}", "Customer Follow-up", f"2024-03-0{1 + i} 09:00", "customer", "T1"),
+                 (f"c{i}", "Customer Follow-up", f"2024-03-0{1 + i} 10:00", "customer", "T1"),
+                 (f"c{i}", "Work", f"2024-03-0{1 + i} 11:00", "ann", "T1"),
+                 (f"c{i}", "Work", f"2024-03-0{1 + i} 12:00", "bob", "T1"),
+                 (f"c{i}", "Resolve Ticket", f"2024-03-0{1 + i} 13:00", "ann", "T1")]
+    found = run_audit(tiny_log(tmp_path, rows))
+    assert [f.activities for f in found if f.kind == "rework_loop"] == [["Work"]]
+    assert [f.kind for f in found if f.kind == "customer_chasing"] == ["customer_chasing"]

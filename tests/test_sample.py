@@ -68,6 +68,8 @@ def _first(log: pd.DataFrame, activity: str) -> pd.Series:
 
 
 def rework(log: pd.DataFrame) -> dict[str, list[str]]:
+    """Activities repeated in a case, the customer's own contacts apart (those are chasing, not rework)."""
+    log = log[log[ACT] != "Customer Follow-up"]
     counts = log.groupby([CASE, ACT]).size()
     repeated = counts[counts > 1].reset_index()
     return {a: _ids(g[CASE]) for a, g in repeated.groupby(ACT)}

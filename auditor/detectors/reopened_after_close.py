@@ -39,12 +39,12 @@ import ibis.expr.types as ir
 from auditor.audit import AuditContext
 from auditor.engine import Engine
 from auditor.findings import Finding
+from auditor.roles import SAME_SAVE
 
 MECHANISMS = ("reopen", "customer_contact", "further_work")
 CLOSERS = ("agent", "system", "customer", "unknown")
 REOPENERS = ("customer", "organisation", "unknown")
 MAX_EDGES = 3
-SAME_SAVE = 60.0  # seconds: a field recorded within a minute of the closure belongs to closing the case
 
 
 def affected(ctx: AuditContext) -> ir.Table:

@@ -2,6 +2,8 @@
 
 Business rules (contract, and the established rework taxonomy):
 - One finding per activity that occurs more than once in some case; its cases are exactly those cases.
+  A customer's repeated contacts are not the organisation's work done again: they are chasing
+  (`customer_chasing`), and activities in the customer-contact role are not judged here.
 - Evidence separates a self-loop (the activity immediately repeated) from a repetition (repeated after other
   steps), and a repeat (the same resource does it again) from a redo (another resource does it again),
   counting the extra occurrences of each kind.
@@ -37,7 +39,8 @@ def detect(ctx: AuditContext) -> list[Finding]:
     # Only (case, activity) pairs that occur more than once can repeat: a hash aggregate finds them, so the
     # window below sorts only their events (a tenth or so of a log), not all of them. `pos` already orders
     # a case by timestamp then source order.
-    pairs = e.group_by(["case_id", "activity"]).aggregate(n=e.count())
+    own = e.filter(~e.r_customer_contact)
+    pairs = own.group_by(["case_id", "activity"]).aggregate(n=own.count())
     pairs = pairs.filter(pairs.n > 1).select("case_id", "activity")
     sub = next((c for c in e.columns if c.lower() in SUB_STATUS_COLUMNS), None)
     twice = e.select("case_id", "activity", "pos", "resource", "prev_activity", *([sub] if sub else [])).semi_join(
