@@ -23,6 +23,7 @@ Business rules:
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -83,6 +84,9 @@ class AuditContext:
     start: datetime | None
     end: datetime | None
     total_hours: float = 0.0
+    # The end of the log without a few events far after the rest (a mistyped year), when there are such.
+    rest_end: datetime | None = None
+    whole_days: bool = False  # the timestamps carry no time of day: gaps under a day are not measured
     notes: list[str] = field(default_factory=list)  # what detectors could not judge, and why
     process_changes: list[dict[str, Any]] = field(default_factory=list)  # activities that stopped or began
     # While `run` collects findings, those priced by the shared method wait here (with whether they reach
@@ -102,6 +106,7 @@ class AuditContext:
     ) -> Finding:
         """A finding of this log: its cost (the shared method unless a detector measures its own) and its
         severity follow from its cases, the same way for every detector."""
+        title = singular(title)
         if cost is None and self.pending is not None:
             f = Finding(kind=kind, title=title, activities=activities, case_ids=case_ids,
                         total_cases=self.total_cases, evidence=evidence)
@@ -268,6 +273,17 @@ class AuditContext:
         per = per.left_join(lo, per.p_lo == lo.q_lo).left_join(hi, per.p_hi == hi.q_hi)
         outside = ibis.ifelse(per.m > 0, per.v_lo + (per.v_hi - per.v_lo) * 0.5, ibis.null("float64"))
         return per.select("fid", "n", "inside", outside=outside).execute()
+
+
+_ONE = re.compile(
+    r"(?<![\d.,])\b1 ((?:extra |more |open |other |customer |round )?)(case|time|event|contact|trip|day|hour|step|"
+    r"pair|team|return|repeat|handoff)s\b"
+)
+
+
+def singular(text: str) -> str:
+    """Titles are written for many ("12 cases (30 extra times)"); with one, they read "1 case (1 extra time)"."""
+    return _ONE.sub(r"1 \1\2", text)
 
 
 def _too_few_others(others: int, total: int) -> str:
@@ -437,7 +453,9 @@ def run(log: EventLog, options: AuditOptions, progress: Progress | None = None) 
 
 def _run(log: EventLog, options: AuditOptions, say: Progress) -> AuditResult:
     ctx = build_context(log, options)
-    ctx.notes.extend(caveats.input_notes(log, ctx.events))
+    found = caveats.input_notes(log, ctx.events)
+    ctx.notes.extend(found.notes)
+    ctx.rest_end, ctx.whole_days = found.rest_end, found.whole_days
     findings: list[Finding] = []
     ctx.pending = []
     for name, detect in detectors():

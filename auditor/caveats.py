@@ -16,6 +16,7 @@ Business rules:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import ibis
@@ -26,8 +27,15 @@ from auditor.engine import Engine
 from auditor.ingest import EventLog
 
 
-def input_notes(log: EventLog, events: ir.Table) -> list[str]:
-    """The notes about the input, in the order of the module's rules."""
+@dataclass(frozen=True)
+class Caveats:
+    notes: list[str]
+    rest_end: datetime | None  # the end of the rest of the log when a few events lie far after it
+    whole_days: bool  # the timestamps carry no time of day
+
+
+def input_notes(log: EventLog, events: ir.Table) -> Caveats:
+    """The notes about the input, in the order of the module's rules, and what detectors must know of it."""
     s = log.summary
     notes = list(s.notes)
     if s.rejected or s.duplicates:
@@ -48,7 +56,8 @@ def input_notes(log: EventLog, events: ir.Table) -> list[str]:
         )
     if not int(row["teams"]):
         notes.append("the log names no team: ping-pong between teams is not judged, and there are no team figures")
-    notes.extend(_outlying_ends(events))
+    outlying, rest_end = _outlying_ends(events)
+    notes.extend(outlying)
     if int(row["n"]) <= 2:
         dropped = (
             f"; the {_count(s.duplicates, 'row')} equal in every field to another, left out as duplicates, may "
@@ -58,7 +67,7 @@ def input_notes(log: EventLog, events: ir.Table) -> list[str]:
             "the timestamps carry no time of day: waits and durations are whole days, and the events of a "
             f"case on one day are in the order the source lists them{dropped}"
         )
-    return notes
+    return Caveats(notes, rest_end, int(row["n"]) <= 2)
 
 
 # A few events far beyond the rest of the log (a mistyped year, a test record) move the log's end or start,
@@ -70,30 +79,32 @@ OUTLYING_EVENTS = 10
 OUTLYING_DAYS = 30
 
 
-def _outlying_ends(events: ir.Table) -> list[str]:
+def _outlying_ends(events: ir.Table) -> tuple[list[str], datetime | None]:
     n = int(events.count().execute())
     if n < 2 * OUTLYING_EVENTS:
-        return []
+        return [], None
     k = max(OUTLYING_EVENTS, n // 1000)
     ts = events.select("timestamp")
     first, lo = (utc_datetime(v) for v in ts.order_by("timestamp").limit(k).execute()["timestamp"].iloc[[0, -1]])
     last, hi = (utc_datetime(v) for v in ts.order_by(ibis.desc("timestamp")).limit(k).execute()["timestamp"].iloc[[0, -1]])
     if None in (first, lo, last, hi):
-        return []
+        return [], None
     assert first is not None and lo is not None and last is not None and hi is not None
     span = hi - lo
     reach = max(2 * span, timedelta(days=OUTLYING_DAYS))
     notes = []
+    rest_end = None
     t = events.timestamp
     if last - hi > reach:
         out, rest = t > hi + reach, t <= hi + reach
         row = events.aggregate(m=out.sum(), rest_end=t.max(where=rest), from_=t.min(where=out)).execute().iloc[0]
-        notes.append(_outlying_note(int(row["m"]), "after", utc_datetime(row["rest_end"]), utc_datetime(row["from_"]), last))
+        rest_end = utc_datetime(row["rest_end"])
+        notes.append(_outlying_note(int(row["m"]), "after", rest_end, utc_datetime(row["from_"]), last))
     if lo - first > reach:
         out, rest = t < lo - reach, t >= lo - reach
         row = events.aggregate(m=out.sum(), rest_start=t.min(where=rest), to=t.max(where=out)).execute().iloc[0]
         notes.append(_outlying_note(int(row["m"]), "before", utc_datetime(row["rest_start"]), first, utc_datetime(row["to"])))
-    return notes
+    return notes, rest_end
 
 
 def _outlying_note(m: int, side: str, rest: datetime | None, start: datetime | None, end: datetime | None) -> str:

@@ -10,7 +10,8 @@ Business rules:
 - Process cycle efficiency = touch time of VA events / lead time (first to last event), over all cases.
 - First-pass yield = resolved cases with no rework, no reopen and no ping-pong / resolved cases.
 - Rework rate = cases with a repeated activity / all cases.
-- Tool-driven share = events of tool-driven steps / all events.
+- Tool-driven share = events of tool-driven steps / all events; a timer's events count only in the cases where it
+  fired (the same activity done by hand elsewhere is a person's work).
 - Per team, the same figures over the events the team performed (lead time is not per team: waiting is
   attributed to the team that performed the event the case waited for).
 - Without any resource in the log (or in a team's events), touch time cannot be estimated: touch and
@@ -25,7 +26,7 @@ from typing import Any
 import ibis
 import pandas as pd
 
-from auditor.audit import AuditContext, id_table
+from auditor.audit import AuditContext, id_table, set_table
 from auditor.engine import Engine
 from auditor.findings import Finding
 
@@ -84,7 +85,10 @@ def _cases_of(findings: list[Finding], kinds: tuple[str, ...]) -> list[str]:
 def compute(ctx: AuditContext, findings: list[Finding]) -> LeanFigures:
     values = classify(ctx, findings)
     va = [v.activity for v in values if v.value == "VA"]
-    tool = [f.activities[0] for f in findings if f.kind == "tool_driven_step"]
+    # A timer's events count as the tool's only in the cases where it fired; elsewhere (a Close done by hand
+    # where the auto-close did not fire) the same activity is a person's work.
+    timers = [f for f in findings if f.kind == "tool_driven_step" and f.evidence.get("mechanism") == "timer"]
+    tool = [f.activities[0] for f in findings if f.kind == "tool_driven_step" and f not in timers]
     e = ctx.events
     gap = (Engine.epoch_seconds(e.timestamp) - Engine.epoch_seconds(e.prev_ts)) / 3600.0
     same_person = (e.prev_resource == e.resource) & ~e.is_system & ~e.is_customer
@@ -115,6 +119,8 @@ def compute(ctx: AuditContext, findings: list[Finding]) -> LeanFigures:
         .order_by("team")
         .execute()
     )
+    if timers:
+        rows = _add_fired(ctx, timers, rows)
     log_fig = _figures(ctx, rows, imperfect, rework)
     teams = []
     for r in rows.itertuples(index=False):
@@ -134,6 +140,24 @@ def compute(ctx: AuditContext, findings: list[Finding]) -> LeanFigures:
             }
         )
     return LeanFigures(values=values, log=log_fig, teams=teams)
+
+
+def _add_fired(ctx: AuditContext, timers: list[Finding], rows: pd.DataFrame) -> pd.DataFrame:
+    """`rows` with each team's events of the timers in the cases where they fired added to its tool events
+    (a join over the timers' events only, not the whole log)."""
+    fired = set_table({i: f.case_ids for i, f in enumerate(timers)})
+    pairs = fired.join(id_table(fid=list(range(len(timers))), timer=[f.activities[0] for f in timers]), "fid")
+    e = ctx.events
+    te = e.filter(e.activity.isin([f.activities[0] for f in timers]))
+    te = te.semi_join(pairs, [te.case_id == pairs.case_id, te.activity == pairs.timer])
+    per = te.group_by("team").aggregate(fired=te.count()).execute()
+    key = {(None if v is None or pd.isna(v) else str(v)): int(n) for v, n in zip(per["team"], per["fired"], strict=True)}
+    rows = rows.copy()
+    rows["tool_events"] = [
+        int(n) + key.get(None if v is None or pd.isna(v) else str(v), 0)
+        for v, n in zip(rows["team"], rows["tool_events"], strict=True)
+    ]
+    return rows
 
 
 def _figures(ctx: AuditContext, groups: pd.DataFrame, imperfect: list[str], rework: list[str]) -> dict[str, Any]:

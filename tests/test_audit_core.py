@@ -80,7 +80,8 @@ def test_status_names_in_other_languages() -> None:
     assert name_role("Cerrado") == "closure" and name_role("Heropend") == "reopen"
     assert name_role("Opgelost") == "resolution" and name_role("Clôturé") == "closure"
     assert name_role("Fechado automaticamente") == "closure"
-    assert name_role("Kunde angerufen") is None  # words outside the list stay unnamed
+    assert name_role("Kunde angerufen") == "agent_response"  # the agent called the customer
+    assert name_role("Kunde verärgert") is None  # words outside the list stay unnamed
 
 
 def test_severity_is_relative_to_the_log() -> None:
@@ -296,11 +297,13 @@ def test_a_few_events_far_beyond_the_rest_of_the_log_are_noted(tmp_path: Path) -
             for i in range(40) for k, act in enumerate(["Open", "Work", "Close"])]
     with Engine() as engine:
         log = load(tiny_log(tmp_path, rows), ReadOptions(), engine)
-        assert not [n for n in input_notes(log, log.table) if "far" in n]
+        assert not [n for n in input_notes(log, log.table).notes if "far" in n]
         rows += [("c1", "Add Comment", "2027-05-02 10:00", "Ana", "T1"), ("c2", "Open", "2001-01-01 10:00", "Ana", "T1"),
                  ("c3", "Open", "2001-01-02 10:00", "Ana", "T1")]
         log = load(tiny_log(tmp_path, rows), ReadOptions(), engine)
-        notes = [n for n in input_notes(log, log.table) if "far" in n]
+        found = input_notes(log, log.table)
+        notes = [n for n in found.notes if "far" in n]
+    assert found.rest_end is not None and f"{found.rest_end:%Y-%m-%d}" == "2024-03-25"
     assert notes == [
         "1 event (2027-05-02) lies far after the rest of the log, which ends on 2024-03-25: a mistyped date? "
         "Case durations, stalled cases' idle time and discontinued or introduced steps are measured to the log's end",
@@ -336,3 +339,82 @@ def test_closure_from_behaviour_when_no_name_says_it(tmp_path: Path) -> None:
     with Engine() as engine:
         ctx = build_context(load(tiny_log(tmp_path, rows), ReadOptions(), engine), AuditOptions(rules=pack))
     assert ctx.roles.of("closure") == ()
+
+
+@pytest.mark.parametrize(
+    ("name", "role"),
+    [
+        # a step finished, not the case
+        ("Triage done", None), ("Escalation cancelled", None), ("Aufgabe erledigt", None),
+        ("Marked done", "closure"), ("Done", "closure"), ("Ticket cancelled", "closure"), ("Erledigt", "closure"),
+        # about the step, not the step
+        ("Resolution rejected by customer", None), ("Proposed resolution rejected", None), ("Closure rejected", None),
+        ("Do not close", None), ("Closing note added", None), ("Reopen request rejected", None),
+        ("Auto-close warning", None), ("Awaiting closure", None), ("Not resolved", None), ("Requested closure", None),
+        ("Closed without resolution", "closure"), ("Closed - not resolved", "closure"), ("Closed - No Response", "closure"),
+        ("Service request closed", "closure"),
+        # the agent writes to the customer: not the customer getting in touch
+        ("Customer update sent", None), ("Customer email sent", None), ("Customer call scheduled", None),
+        ("Customer Follow-up", "customer_contact"),
+        # other languages
+        ("Umfrage gesendet", "survey"), ("Enquête envoyée", "survey"), ("Encuesta enviada", "survey"),
+        ("Kunde fragt nach", "customer_contact"), ("Relance du client", "customer_contact"),
+        ("Cliente llama de nuevo", "customer_contact"), ("Antwort an Kunden", "agent_response"),
+        ("Réponse au client", "agent_response"), ("Respuesta al cliente", "agent_response"),
+    ],
+)
+def test_names_that_only_look_like_a_role(name: str, role: str | None) -> None:
+    """A clean log got 100 'reopens' because 'Triage done' read as the closure, and 30 'chased' cases from the
+    agent's own 'Customer update sent'."""
+    assert name_role(name) == role
+
+
+def test_a_closure_name_followed_by_work_in_most_cases_is_not_the_closure(tmp_path: Path) -> None:
+    from audit_helpers import tiny_log
+
+    rows = []
+    for i in range(40):
+        day = f"2024-02-{1 + i % 28:02d}"
+        steps = ["Open", "Checklist closed", "Work", "Close Ticket", "Send Survey"]
+        if i % 5 == 0:
+            steps += ["Reopen Ticket", "Work", "Close Ticket"]  # a real closure comes back and closes again
+        rows += [(f"c{i}", a, f"{day} {8 + k:02d}:00", "ann", "T1") for k, a in enumerate(steps)]
+    with Engine() as engine:
+        ctx = build_context(load(tiny_log(tmp_path, rows), ReadOptions(), engine), AuditOptions())
+    assert ctx.roles.of("closure") == ("Close Ticket",)
+    assert any("'Checklist closed' reads as a closure by its name, but further work follows it in 100%" in n
+               for n in ctx.roles.notes)
+    # the pack decides
+    pack = rules.RulePack(roles={"closure": ("Checklist closed",)})
+    with Engine() as engine:
+        ctx = build_context(load(tiny_log(tmp_path, rows), ReadOptions(), engine), AuditOptions(rules=pack))
+    assert ctx.roles.of("closure") == ("Checklist closed",)
+
+
+def test_customer_accounts_named_in_other_languages() -> None:
+    from auditor.roles import _CUSTOMER_NAME
+
+    assert all(_CUSTOMER_NAME.search(n) for n in ("Kunde", "Cliente", "klant", "Anrufer"))
+    assert not _CUSTOMER_NAME.search("Kundendienst-Team")
+
+
+def test_titles_read_in_the_singular_for_one() -> None:
+    from auditor.audit import singular
+
+    assert singular("X is done again in 1 cases (1 extra times)") == "X is done again in 1 case (1 extra time)"
+    assert singular("11 cases (21 extra times); 1 round trips") == "11 cases (21 extra times); 1 round trip"
+    assert singular("1,001 cases and 0.1 cases") == "1,001 cases and 0.1 cases"
+
+
+def test_one_account_doing_nearly_everything_is_noted(tmp_path: Path) -> None:
+    from audit_helpers import tiny_log
+
+    rows = [(f"c{i}", a, f"2024-03-{1 + i % 20:02d} {8 + k:02d}:00", "admin", "T1")
+            for i in range(30) for k, a in enumerate(["Open", "Work", "Close Ticket"])]
+    with Engine() as engine:
+        ctx = build_context(load(tiny_log(tmp_path, rows), ReadOptions(), engine), AuditOptions())
+    assert any(n.startswith("one account, 'admin', performs 100% of the events") for n in ctx.roles.notes)
+    rows = [(c, a, t, "ann" if i % 3 else "bob", g) for i, (c, a, t, _, g) in enumerate(rows)]
+    with Engine() as engine:
+        ctx = build_context(load(tiny_log(tmp_path, rows), ReadOptions(), engine), AuditOptions())
+    assert not any(n.startswith("one account") for n in ctx.roles.notes)

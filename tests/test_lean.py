@@ -61,3 +61,26 @@ def test_without_resources_touch_time_is_not_given_as_zero(tmp_path: Path) -> No
     assert fig["lead_time_hours"] > 0 and fig["first_pass_yield"] == 1.0
     assert any(n.startswith("the log names no resource") for n in result.notes)
     assert any(n.startswith("the log names no team") for n in result.notes)
+
+
+def test_a_timers_events_are_the_tools_only_where_it_fired(tmp_path: Path) -> None:
+    """A 7-day auto-close fired in 50 cases; 10 were closed by hand. All 60 closes counted as tool events."""
+    import random
+    from datetime import datetime, timedelta
+
+    from audit_helpers import tiny_log
+
+    rng = random.Random(3)
+    rows = []
+    for i in range(60):
+        t = datetime(2024, 1, 1, 9) + timedelta(days=rng.uniform(0, 100))
+        rows += [(f"c{i}", "Open", f"{t:%Y-%m-%d %H:%M:%S}", "ann", "T1")]
+        t += timedelta(hours=rng.uniform(1, 30))
+        rows += [(f"c{i}", "Resolve Ticket", f"{t:%Y-%m-%d %H:%M:%S}", "bob", "T1")]
+        t += timedelta(days=7) if i < 50 else timedelta(hours=rng.uniform(1, 100))
+        rows += [(f"c{i}", "Close Ticket", f"{t:%Y-%m-%d %H:%M:%S}", "ann", "T1")]
+    with Engine() as engine:
+        result = audit.run(load(tiny_log(tmp_path, rows), ReadOptions(), engine), audit.AuditOptions())
+    timer = [f for f in result.findings if f.kind == "tool_driven_step"]
+    assert [(f.activities, f.evidence["mechanism"], f.cases) for f in timer] == [(["Close Ticket"], "timer", 50)]
+    assert result.lean is not None and result.lean["log"]["tool_driven_share"] == round(50 / 180, 4)

@@ -6,6 +6,7 @@ import random
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 from audit_helpers import run_audit, sample_findings, sample_truth, tiny_log
 
 from auditor import audit, rules
@@ -109,3 +110,50 @@ def test_no_vestigial_claim_on_the_last_step_or_without_outcomes(tmp_path: Path)
         path = _neutral_log(tmp_path / "c", check_last=False, names={})
         named = audit.run(load(path, ReadOptions(), engine), audit.AuditOptions())
     assert legacy(named.findings) == {"Double Check": "vestigial"}
+
+
+def test_a_step_upstream_of_the_orphaned_one_is_not_orphaned(tmp_path: Path) -> None:
+    """'Siebel Import' consumed 'Export to Siebel' until a cut-over. 'Update Knowledge Base', done in half of
+    the cases just before the export, was flagged too: the import came within three events of it, but only
+    through the export."""
+    rng = random.Random(13)
+    cut = datetime(2024, 3, 1)
+    rows, after = [], set()
+    for i in range(300):
+        c = f"L{i:03d}"
+        t = datetime(2024, 1, 8, 9) + timedelta(days=rng.uniform(0, 110))
+        a = rng.choice(["anna", "ben", "carla", "dario", "emma"])
+
+        def add(act: str, who: str, team: str = "Tier 1", c: str = c) -> None:
+            rows.append((c, act, t.strftime("%Y-%m-%d %H:%M:%S"), who, team))  # noqa: B023 - t as it is now
+
+        add("Create Ticket", "kim", "Service Desk")
+        t += timedelta(hours=rng.uniform(1, 20))
+        add("Reply to Customer", a)
+        t += timedelta(hours=rng.uniform(0.5, 3))
+        if rng.random() < 0.5:
+            add("Update Knowledge Base", a)
+            t += timedelta(hours=rng.uniform(0.5, 3))
+        add("Export to Siebel", a)
+        if t < cut:
+            t += timedelta(minutes=rng.uniform(1, 5))
+            add("Siebel Import", "svc-siebel", "Integration")
+        else:
+            after.add(c)
+        t += timedelta(hours=rng.uniform(2, 30))
+        add("Resolve Ticket", a)
+        t += timedelta(hours=rng.uniform(24, 120))
+        add("Close Ticket", a)
+    found = [f for f in run_audit(tiny_log(tmp_path, rows)) if f.kind == "legacy_step"]
+    assert [f.activities for f in found] == [["Export to Siebel"]]
+    assert set(found[0].case_ids) == after
+
+
+def test_a_rare_step_absent_for_a_while_has_not_stopped() -> None:
+    """20 follow-ups in two months, none in the last two weeks, were listed as 'discontinued'."""
+    from auditor.detectors.legacy_step import _beyond_chance
+
+    first, last = pd.Timestamp("2024-01-12"), pd.Timestamp("2024-03-05")
+    assert not _beyond_chance(first, last, 20, pd.Timedelta(days=15))  # about 5 of its 2.8-day intervals
+    assert _beyond_chance(first, last, 20, pd.Timedelta(days=30))
+    assert _beyond_chance(first, last, 745, pd.Timedelta(days=15))  # a steady step gone for two weeks

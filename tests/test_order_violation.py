@@ -156,3 +156,17 @@ def test_the_same_timestamp_is_set_apart(tmp_path: Path) -> None:
     found = by_rule(run_audit(tiny_log(tmp_path, ROWS + VIOLATIONS + tied)))[SURVEY]
     assert found.case_ids == ["c2", "c3", "c7"] and found.evidence["same_timestamp_cases"] == 1
     assert found.title.endswith("in 3 cases (1 of them only by the export's row order: same timestamp)")
+
+
+def test_the_title_says_when_the_earlier_step_never_came(tmp_path: Path) -> None:
+    text = '[[order]]\nbefore = "Back office processed"\nafter = "Resolve Ticket"\n'
+    rows = [("c1", "Open", "2024-03-01 08:00"), ("c1", "Back office processed", "2024-03-01 09:00"),
+            ("c1", "Resolve Ticket", "2024-03-01 10:00"), ("c2", "Open", "2024-03-01 08:00"),
+            ("c2", "Resolve Ticket", "2024-03-01 10:00"), ("c3", "Open", "2024-03-01 08:00"),
+            ("c3", "Resolve Ticket", "2024-03-01 10:00"), ("c3", "Back office processed", "2024-03-01 11:00")]
+    found = by_rule(run_audit(tiny_log(tmp_path, rows), text, tmp_path))
+    f = found[("Back office processed", "Resolve Ticket")]
+    assert f.title == "Resolve Ticket happens before Back office processed in 2 cases (1 of them without any Back office processed)"
+    found = by_rule(run_audit(tiny_log(tmp_path, rows[:6]), text, tmp_path))
+    assert found[("Back office processed", "Resolve Ticket")].title == (
+        "Resolve Ticket happens without any Back office processed in 1 case")

@@ -144,3 +144,22 @@ def test_stalled_cost_in_business_hours(tmp_path: Path) -> None:
     assert "the 1 resolved but never closed are not counted" in cost.method
     assert found[0].title.endswith("(1 resolved but never closed)")
     assert "extra_business_hours_total" in cost.to_json()
+
+
+def test_a_far_off_end_date_keeps_the_cases_but_not_the_idle_hours(tmp_path: Path) -> None:
+    """One event mistyped a year on made open cases idle for 317 days, the top finding by cost. The cases stay
+    (the contract measures to the latest timestamp), but the idle time is measured to the rest's end."""
+    rows = []
+    for i in range(40):
+        day = f"2024-03-{1 + i % 20:02d}"
+        steps = ["Open", "Work", "Close Ticket"] if i < 35 else ["Open", "Work"]  # five cases still open
+        rows += [(f"c{i:02d}", a, f"{day} {8 + k:02d}:00", "ann", "T1") for k, a in enumerate(steps)]
+    assert not stalled(run_audit(tiny_log(tmp_path, rows)))
+    rows.append(("c01", "Add Comment", "2025-03-20 10:00", "ann", "T1"))
+    found = stalled(run_audit(tiny_log(tmp_path, rows)))
+    assert [f.case_ids for f in found] == [["c35", "c36", "c37", "c38", "c39"]]
+    f = found[0]
+    assert f.evidence["rest_of_log_ends"] == "2024-03-20T10:00:00Z" and f.evidence["stalled_at_rest_end"] == 0
+    assert "far after the rest" in f.title and "0 of them are idle 14+ days" in f.title
+    assert f.cost is not None and f.cost.hours_total is not None
+    assert f.cost.hours_total < 5 * 20 * 24  # each case idle under 20 days to the rest's end, not 380

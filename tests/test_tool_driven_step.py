@@ -113,3 +113,21 @@ def test_a_customer_is_never_a_timer(tmp_path: Path) -> None:
         rows.append((f"c{i}", "Reminder", (t + timedelta(hours=48)).strftime("%Y-%m-%d %H:%M:%S"), "ann", "T1"))
     steps = tool_steps(run_audit(tiny_log(tmp_path, rows)))
     assert "Reopen" not in steps and steps.get("Reminder") == "timer"
+
+
+def test_date_only_logs_make_no_bookkeeping_claims(tmp_path: Path) -> None:
+    """With dates only, a step on the same day has delay 0: 'Assign' read as bookkeeping chained to 'Create
+    Ticket' (same person, within seconds) when it came hours later."""
+    rng = random.Random(7)
+    rows = []
+    for i in range(120):
+        d = datetime(2024, 1, 1) + timedelta(days=rng.randint(0, 200))
+        who = rng.choice(["ann", "bob", "cy"])
+        rows += [(f"c{i}", "Create Ticket", d.strftime("%Y-%m-%d"), who, "T1"),
+                 (f"c{i}", "Assign", d.strftime("%Y-%m-%d"), who, "T1"),
+                 (f"c{i}", "Answer", (d + timedelta(days=rng.choice([1, 1, 2]))).strftime("%Y-%m-%d"), "dee", "T1")]
+    with Engine() as engine:
+        result = audit.run(load(tiny_log(tmp_path, rows), ReadOptions(), engine), audit.AuditOptions())
+    assert not [f for f in result.findings if f.kind == "tool_driven_step"]
+    assert any("chained bookkeeping is not judged" in n for n in result.notes)
+    assert not [f for f in result.findings if f.kind == "long_wait"]

@@ -8,7 +8,8 @@ Business rules (one finding per activity; `evidence.mechanism` says which):
   steps serve the customer and are never orphaned. A step is orphaned by it
   when, while the consumer was alive, at least `MIN_CONSUMED` of the step's occurrences were followed by it
   within the next `CONSUMER_STEPS` events of the case (a consumer far downstream consumes the step that
-  feeds it there, not everything that happened earlier), and after the consumer's end the step still occurs
+  feeds it there, not everything that happened earlier; nor a step that reaches it only through a nearer
+  step feeding far more of the consumer's occurrences: `_upstream`), and after the consumer's end the step still occurs
   `MIN_AFTER` times or more. The cut-over is the change point of the series "this occurrence is eventually followed by the
   consumer" over time (the split that maximises the Bernoulli likelihood ratio), confirmed by Fisher's exact
   test before vs after. Affected cases: those with the step after the cut-over.
@@ -29,7 +30,9 @@ Business rules (one finding per activity; `evidence.mechanism` says which):
   the `MAX_SAMPLE` cases with the smallest hash of their id, so the same log always gives the same numbers.
 - Too little data is said, not flagged: fewer than `MIN_GROUP` cases on either side.
 - As context (not findings), activities that stopped altogether or appeared during the log are listed in
-  `ctx.process_changes` with their dates.
+  `ctx.process_changes` with their dates. An activity (or a consumer) has stopped or appeared only when its
+  absence is also at least `SILENT_INTERVALS` times its own mean interval between events: a rare step is
+  absent for weeks by chance.
 """
 
 from __future__ import annotations
@@ -56,6 +59,9 @@ MIN_GROUP = 30
 MARGIN_RISK = 0.05
 MARGIN_PS = 0.06
 MIN_OWN_WAIT_MIN = 1.0
+SILENT_INTERVALS = 7  # absent this many of its mean intervals: a steady step would have occurred (p > 0.999)
+UPSTREAM_SHARE = 0.9  # a step reaches the consumer through a nearer step this often: it is upstream of it
+UPSTREAM_COVER = 1.5  # ... when the nearer step feeds this many times as many of the consumer's occurrences
 MAX_TERMINAL = 0.8  # a step that is the case's last event this often is how cases end, not a step in between
 ALPHA = 0.05
 MAX_SAMPLE = 50_000  # cases per group fed to the rank test; a deterministic hash sample above that
@@ -119,8 +125,19 @@ def _vanished(ctx: AuditContext, gap: timedelta) -> list[tuple[str, str, Any, An
             f = f.filter(f.is_system)
         life = f.group_by(name=f[kind]).aggregate(n=f.count(), first=f.timestamp.min(), last=f.timestamp.max()).execute()
         gone = life[(life["n"] >= MIN_EVENTS) & (life["last"] <= pd.Timestamp(limit))]
-        out += [(kind, str(r.name), r.first, r.last) for r in gone.itertuples(index=False)]
+        out += [(kind, str(r.name), r.first, r.last) for r in gone.itertuples(index=False)
+                if _beyond_chance(r.first, r.last, int(r.n), pd.Timestamp(ctx.end) - r.last)]
     return out
+
+
+def _beyond_chance(first: Any, last: Any, n: int, absent: Any) -> bool:
+    """Whether an activity's absence is more than its own rhythm: a rare step (20 events in two months) is
+    absent for two weeks by chance. Absent for `SILENT_INTERVALS` times its mean interval between events
+    while it was active, a steady step would have occurred with probability above 99.9% (Poisson)."""
+    if n < 2:
+        return False
+    interval = (pd.Timestamp(last) - pd.Timestamp(first)) / (n - 1)
+    return bool(pd.Timedelta(absent) >= SILENT_INTERVALS * interval)
 
 
 def _orphaned(ctx: AuditContext, gap: timedelta, exclude: set[str]) -> list[Finding]:
@@ -135,9 +152,11 @@ def _orphaned(ctx: AuditContext, gap: timedelta, exclude: set[str]) -> list[Find
         # Consumed: the consumer comes within the next CONSUMER_STEPS events of the case. A consumer far
         # downstream consumes whatever step feeds it there, not every step that happened earlier. Read from
         # the consumer's side: the positions it consumes, so that the step joins them on equality.
-        fed = ibis.union(
-            *(consumer.select(h_case=consumer.case_id, h_pos=consumer.pos - k) for k in range(1, CONSUMER_STEPS + 1))
-        ).distinct()
+        fed_k = ibis.union(
+            *(consumer.select(h_case=consumer.case_id, h_pos=consumer.pos - k, c_pos=consumer.pos, k=ibis.literal(k))
+              for k in range(1, CONSUMER_STEPS + 1))
+        )
+        fed = fed_k.select("h_case", "h_pos").distinct()
         j = s.left_join(fed, [s.case_id == fed.h_case, s.pos == fed.h_pos])
         j = j.select("activity", "timestamp", "seq", "case_id", y=j.h_pos.notnull(), after=j.timestamp > last)
         summary = (
@@ -157,6 +176,9 @@ def _orphaned(ctx: AuditContext, gap: timedelta, exclude: set[str]) -> list[Find
         ]
         acts = [str(a) for a in summary["activity"]]
         acts = [a for a in acts if a not in exclude and a != name and a not in protected]
+        if len(acts) > 1:
+            upstream = _upstream(e, fed_k, acts)
+            acts = [a for a in acts if a not in upstream]
         if not acts:
             continue
         # Every step's series at once, each in time order.
@@ -222,6 +244,30 @@ def _orphaned(ctx: AuditContext, gap: timedelta, exclude: set[str]) -> list[Find
             )
         )
     return findings
+
+
+def _upstream(e: ir.Table, fed_k: ir.Table, acts: list[str]) -> set[str]:
+    """The candidate steps that reach the consumer only through another candidate nearer to it: a step X is
+    upstream of Y when Y lies between X and the consumer in at least `UPSTREAM_SHARE` of X's consumed
+    occurrences and Y feeds at least `UPSTREAM_COVER` times as many of the consumer's occurrences. ("Update
+    Knowledge Base" in half the cases, just before "Export to Siebel", which "Siebel Import" follows: the
+    import consumes the export, not the knowledge-base update.) Steps that feed the consumer equally (a chain
+    with no branch) are all kept: the log cannot tell which one the consumer needed."""
+    ev = e.select(f_case=e.case_id, f_pos=e.pos, act=e.activity)
+    f = fed_k.join(ev, [fed_k.h_case == ev.f_case, fed_k.h_pos == ev.f_pos])
+    f = f.filter(f.act.isin(acts)).select("h_case", "c_pos", "k", "act")
+    occ = f.group_by(["h_case", "c_pos", "act"]).aggregate(k=f.k.min())
+    cover = occ.group_by("act").aggregate(n=occ.count()).execute()
+    o2 = occ.rename(h2="h_case", c2="c_pos", act2="act", k2="k")
+    pairs = occ.join(o2, [occ.h_case == o2.h2, occ.c_pos == o2.c2, o2.k2 < occ.k, o2.act2 != occ.act])
+    between = pairs.group_by(["act", "act2"]).aggregate(n=pairs.count()).execute()
+    n_of = {str(a): int(n) for a, n in zip(cover["act"], cover["n"], strict=True)}
+    out = set()
+    for x, y, n in zip(between["act"], between["act2"], between["n"], strict=True):
+        nx, ny = n_of.get(str(x), 0), n_of.get(str(y), 0)
+        if nx and int(n) >= UPSTREAM_SHARE * nx and ny >= UPSTREAM_COVER * nx:
+            out.add(str(x))
+    return out
 
 
 def _change_point(y: np.ndarray) -> int | None:
@@ -587,8 +633,8 @@ def _process_changes(ctx: AuditContext, gap: timedelta) -> None:
     life = life[life["n"] >= MIN_EVENTS]
     changes = []
     for r in life.itertuples(index=False):
-        if r.last <= pd.Timestamp(ctx.end - gap):
+        if r.last <= pd.Timestamp(ctx.end - gap) and _beyond_chance(r.first, r.last, int(r.n), pd.Timestamp(ctx.end) - r.last):
             changes.append({"activity": str(r.activity), "change": "discontinued", "date": pd.Timestamp(r.last).to_pydatetime(), "events": int(r.n)})
-        if r.first >= pd.Timestamp(ctx.start + gap):
+        if r.first >= pd.Timestamp(ctx.start + gap) and _beyond_chance(r.first, r.last, int(r.n), r.first - pd.Timestamp(ctx.start)):
             changes.append({"activity": str(r.activity), "change": "introduced", "date": pd.Timestamp(r.first).to_pydatetime(), "events": int(r.n)})
     ctx.process_changes.extend(sorted(changes, key=lambda c: (c["date"], c["activity"])))

@@ -16,7 +16,8 @@ What a wait is:
   the log has no duration and is left to `stalled_case`. Spells count when the case is open when they start.
 - The log's typical wait is the median of all open waits (parking ones included). A wait is *long* when it
   is at least `threshold = max(long_wait_factor × typical wait, long_wait_min_hours)` ([thresholds] of the
-  rule pack; defaults 3 × and 24 h).
+  rule pack; defaults 3 × and 24 h). When the timestamps carry no time of day, the threshold is at least
+  `WHOLE_DAYS_LIMIT` (two days), and a note says so: a step dated the next day may have come minutes later.
 
 Findings (kind `long_wait`, `evidence.waste` = "waiting"):
 - `mechanism: "edge_wait"`: one per edge (step A → step B, A not a parking state) whose median wait is at
@@ -82,6 +83,7 @@ OUTLIER_Z = 3.5  # Iglewicz & Hoaglin: a modified z-score of 3.5 or more is an o
 MAD_SCALE = 0.6745
 MEAN_AD_SCALE = 1.253314
 TOP_EDGES = 3
+WHOLE_DAYS_LIMIT = 48.0  # hours: the least long wait when timestamps are dates without a time of day
 TOP_OWNERS = 10  # the owners with most affected cases, in the evidence
 
 
@@ -98,12 +100,21 @@ def detect(ctx: AuditContext) -> list[Finding]:
         factor = float(ctx.thresholds.long_wait_factor)
         floor = float(ctx.thresholds.long_wait_min_hours)
         limit = max(factor * float(typical), floor)
-        rule = {
+        rule: dict[str, Any] = {
             "threshold_hours": limit,
             "log_median_wait_hours": float(typical),
             "long_wait_factor": factor,
             "long_wait_min_hours": floor,
         }
+        if ctx.whole_days and limit < WHOLE_DAYS_LIMIT:
+            # Dates without a time of day make a wait of "one day" anything from a minute to two days: the
+            # next day's step is not a long wait.
+            limit = rule["threshold_hours"] = WHOLE_DAYS_LIMIT
+            rule["whole_days"] = True
+            ctx.notes.append(
+                "long waits: the timestamps carry no time of day, so a wait counts as long from "
+                f"{WHOLE_DAYS_LIMIT / 24:g} days (a step on the next day may have come minutes later)"
+            )
         findings = _edge_waits(ctx, waits, limit, rule)
         if rec.states:
             marks = _parked_steps(ctx, rec, steps)

@@ -90,9 +90,16 @@ def _check(ctx: AuditContext, rule: OrderRule) -> Finding | None:
     a, b = " / ".join(rule.before), " / ".join(rule.after)
     n = len(case_ids)
     same = f" ({'all' if tied == n else f'{tied:,} of them'} only by the export's row order: same timestamp)" if tied else ""
+    never = stats["never"] or 0
+    # "B happens before A" read as A coming late; when A never came, the title says so.
+    if never == n:
+        title = f"{b} happens without any {a} in {n:,} case{'s' if n != 1 else ''}{same}"
+    else:
+        absent = f" ({never:,} of them without any {a})" if never else ""
+        title = f"{b} happens before {a} in {n:,} case{'s' if n != 1 else ''}{absent}{same}"
     return ctx.finding(
         kind="order_violation",
-        title=f"{b} happens before {a} in {n:,} case{'s' if n != 1 else ''}{same}",
+        title=title,
         activities=[*rule.before, *rule.after],
         case_ids=case_ids,
         evidence=evidence,

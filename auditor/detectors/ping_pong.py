@@ -77,10 +77,19 @@ def _fold_minor(ctx: AuditContext, pairs: list[Finding], level: str) -> list[Fin
         for a in f.activities:
             acts[a] = acts.get(a, 0) + f.cases
     listed = sorted(minor, key=lambda f: (-f.cases, f.title))
+    # The top pairs' edges, one per edge: pairs share edges (Assign -> Reply), and a list naming one edge three
+    # times reads as three places on the map. A case can be in two pairs, so an edge's cases are the most any
+    # one pair has on it, never a sum that may count a case twice.
+    edges: dict[tuple[str, str], int] = {}
+    for f in listed[:3]:
+        for e in f.evidence.get("edges", []):
+            key = (e["source"], e["target"])
+            edges[key] = max(edges.get(key, 0), int(e["cases"]))
+    more = "more " if major else ""
     folded = ctx.finding(
         kind="ping_pong",
         title=(
-            f"{len(minor):,} more {'team' if level == 'team' else 'people'} pairs hand work back and forth in "
+            f"{len(minor):,} {more}{'team' if level == 'team' else 'people'} pairs hand work back and forth in "
             f"{len(case_ids):,} cases ({level} level; each pair under {math.ceil(floor)} cases)"
         ),
         activities=sorted(acts, key=lambda a: (-acts[a], a))[:5],
@@ -92,7 +101,8 @@ def _fold_minor(ctx: AuditContext, pairs: list[Finding], level: str) -> list[Fin
                 for f in listed[:MAX_LISTED_PAIRS]
             ],
             "pairs_total": len(minor),
-            "edges": [e for f in listed[:3] for e in f.evidence.get("edges", [])],
+            "edges": [{"source": a, "target": b, "cases": n}
+                      for (a, b), n in sorted(edges.items(), key=lambda kv: (-kv[1], kv[0]))],
             "waste": "transport",
         },
     )

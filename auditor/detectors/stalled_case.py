@@ -10,7 +10,7 @@ Business rules (contract):
 - One finding for all stalled cases; `activities` = the last activities of the stalled cases.
 
 Cost: the hours each stalled case that was never resolved has sat idle at the end of the log (median per case,
-sum in total), also in business hours with working hours given (the idle time inside them). A case resolved
+sum in total; when a few events lie far after the rest of the log, a mistyped year, to the end of the rest), also in business hours with working hours given (the idle time inside them). A case resolved
 but never closed waits for bookkeeping, not the customer: it is not counted, and the title says how many.
 
 Evidence: the threshold; days idle at the end of the log (median, max); where they stall (the last activity,
@@ -54,10 +54,15 @@ def detect(ctx: AuditContext) -> list[Finding]:
     )
     log_end = e.timestamp.max().as_scalar()
     idle = (Engine.epoch_seconds(log_end) - Engine.epoch_seconds(per_case.last_ts)) / 86400.0
-    open_cases = per_case.filter(~per_case.closed).mutate(idle_days=idle)
+    # A few events far after the rest (a mistyped year) set the log's end: the contract's case set is kept,
+    # but the time a case has sat idle, and so its cost, is measured to the end of the rest of the log.
+    cost_end = ibis.literal(ctx.rest_end, "timestamp('UTC')") if ctx.rest_end is not None else log_end
+    idle_cost = ibis.greatest(Engine.epoch_seconds(cost_end) - Engine.epoch_seconds(per_case.last_ts), 0) / 86400.0
+    open_cases = per_case.filter(~per_case.closed).mutate(idle_days=idle, cost_days=idle_cost)
     wh = ctx.options.working_hours
     if wh is not None:
-        open_cases = open_cases.mutate(idle_business_hours=business_hours_between(open_cases.last_ts, log_end, wh))
+        until = ibis.greatest(cost_end, open_cases.last_ts)
+        open_cases = open_cases.mutate(idle_business_hours=business_hours_between(open_cases.last_ts, until, wh))
     engine = ctx.log.engine
     opened = engine.materialize(open_cases, "open_cases")
     try:
@@ -72,8 +77,9 @@ def detect(ctx: AuditContext) -> list[Finding]:
         # waits for bookkeeping (BPIC 2014: 754 such cases, 1.76 M hours, were the top finding).
         waiting = ~stalled.resolved
         sums = {
-            "median": stalled.idle_days.median(where=waiting),
-            "total": stalled.idle_days.sum(where=waiting),
+            "median": stalled.cost_days.median(where=waiting),
+            "total": stalled.cost_days.sum(where=waiting),
+            "at_rest": stalled.count(where=stalled.cost_days >= days),
         }
         if wh is not None:
             sums |= {
@@ -87,6 +93,14 @@ def detect(ctx: AuditContext) -> list[Finding]:
     # sat idle, which the customer is still waiting through, unless the case was resolved.
     resolved = int(evidence["resolved_not_closed"])
     method = "hours each stalled case never resolved has been idle at the end of the log (median per case, sum in total)"
+    far = ""
+    if ctx.rest_end is not None:
+        at_rest = int(idle["at_rest"])
+        evidence["rest_of_log_ends"] = ctx.rest_end.strftime("%Y-%m-%dT%H:%M:%SZ")
+        evidence["stalled_at_rest_end"] = at_rest
+        method += f", measured to {ctx.rest_end:%Y-%m-%d}, where the rest of the log ends (events far after it: see notes)"
+        far = (f"; the log's end is a date far after the rest (see notes): {at_rest:,} of them are idle "
+               f"{days:g}+ days at the rest's end, {ctx.rest_end:%Y-%m-%d}")
     if resolved:
         method += f"; the {resolved:,} resolved but never closed are not counted: the customer is not waiting"
     cost = Cost(
@@ -102,7 +116,7 @@ def detect(ctx: AuditContext) -> list[Finding]:
         ctx.finding(
             kind="stalled_case",
             title=f"{n:,} open case{'s' if n != 1 else ''} idle for {days:g}+ days at the end of the log"
-            + (f" ({resolved:,} resolved but never closed)" if resolved else ""),
+            + (f" ({resolved:,} resolved but never closed)" if resolved else "") + far,
             activities=activities,
             case_ids=case_ids,
             evidence=evidence,

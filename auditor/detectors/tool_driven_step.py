@@ -21,7 +21,8 @@ hold are listed in `evidence.also`):
 - `chained_bookkeeping`: the step directly follows one specific activity, by the same human resource, within
   `MAX_CHAIN` seconds, in at least `MIN_SHARE_CHAIN` of its events: a status change or mandatory field the
   tool demands after a human step. Evidence: partner step, median delay, share (both ways).
-  Value-adding roles (resolution, agent response) are never flagged by this rule.
+  Value-adding roles (resolution, agent response) are never flagged by this rule, and it is not judged when
+  the timestamps carry no time of day (a note says so).
 - Steps with fewer than `MIN_EVENTS` events are not judged: too little data, and the notes say so.
 - Evidence also says what the step adds downstream (median hours until the case's next event) and whether
   it reaches the customer (a survey, an agent response, a notification by name).
@@ -85,7 +86,12 @@ def detect(ctx: AuditContext) -> list[Finding]:
             f"{MIN_EVENTS} events and {'was' if skipped == 1 else 'were'} not judged (too little data)"
         )
     timers, fired = _timers(ctx, acts, list(judged["activity"]))
-    chains = _chains(ctx, acts, list(judged["activity"]))
+    chains = _chains(ctx, acts, list(judged["activity"])) if not ctx.whole_days else {}
+    if ctx.whole_days and len(judged):
+        ctx.notes.append(
+            "chained bookkeeping is not judged: the timestamps carry no time of day, so a step 'within seconds' "
+            "of another cannot be told from one hours later on the same day"
+        )
     protected = set(ctx.roles.of("resolution")) | set(ctx.roles.of("agent_response"))
     found: list[tuple[Any, dict[str, dict[str, Any]]]] = []
     for row in judged.itertuples(index=False):
