@@ -53,7 +53,8 @@ _EXACT: dict[str, tuple[str, ...]] = {
     "resource": (
         "org:resource", "resource", "user", "user name", "username", "user id", "agent", "agent name",
         "performer", "actor", "author", "changed by", "created by", "createdbyid", "created by id",
-        "employee", "operator", "handled by", "owner", "assignee", "assigned to",
+        "employee", "operator", "handled by", "owner", "assignee", "assigned to", "updated by", "modified by",
+        "last modified by", "edited by", "performed by", "done by", "executed by", "processed by", "changed by user",
         "bearbeiter", "sachbearbeiter", "benutzer", "mitarbeiter", "utilisateur", "intervenant", "operateur",
         "usuario", "agente", "utente", "operatore", "medewerker", "gebruiker", "behandelaar", "atendente",
         "responsavel",

@@ -87,3 +87,18 @@ def test_a_customer_contacting_again_is_chasing_not_rework(tmp_path: Path) -> No
     found = run_audit(tiny_log(tmp_path, rows))
     assert [f.activities for f in found if f.kind == "rework_loop"] == [["Work"]]
     assert [f.kind for f in found if f.kind == "customer_chasing"] == ["customer_chasing"]
+
+
+def test_a_resolution_done_again_says_the_first_did_not_hold(tmp_path: Path) -> None:
+    """A status log (Zendesk: solved -> open -> solved) names no reopen: the repeated resolution is where it shows."""
+    rows = []
+    for i in range(6):
+        rows += [(f"z{i}", "open", f"2024-03-0{1 + i} 08:00", "ann", "T1"),
+                 (f"z{i}", "solved", f"2024-03-0{1 + i} 09:00", "ann", "T1")]
+        if i < 2:
+            rows += [(f"z{i}", "open", f"2024-03-0{1 + i} 10:00", "end-user", "T1"),
+                     (f"z{i}", "solved", f"2024-03-0{1 + i} 11:00", "ann", "T1")]
+        rows += [(f"z{i}", "closed", f"2024-03-0{1 + i} 23:00", "ann", "T1")]
+    found = {f.activities[0]: f for f in run_audit(tiny_log(tmp_path, rows)) if f.kind == "rework_loop" and len(f.activities) == 1}
+    assert found["solved"].title == "solved is done again in 2 cases: the first resolution did not hold (2 extra times)"
+    assert found["solved"].evidence["resolved_again"] is True and "resolved_again" not in found["open"].evidence

@@ -10,6 +10,9 @@ Business rules (contract, and the established rework taxonomy):
 - Repeated multi-step loops (A → B → A …) are reported as findings of their own, with the loop's activities
   in order, when at least `MIN_LOOP_CASES` cases go round them. A loop is the same whichever of its steps it
   is seen from (A → B → A and B → A → B are one loop).
+- A resolution activity done again (the closure, when the log has no resolution) says so in its title and
+  in `evidence.resolved_again`: the first resolution did not hold. In a status log (Solved -> Open ->
+  Solved) no activity is named as a reopen, and this is where the reopen shows.
 - The map draws the edge that goes back into the repeated activity, with its case count (`evidence.edges`).
 - When the log has a sub-status column (lifecycle:transition, sub_status, …), evidence counts the repeats
   whose sub-status differs from the activity's previous occurrence (`sub_status_changes`), and a note names
@@ -113,10 +116,17 @@ def _findings(ctx: AuditContext, repeats: ir.Table) -> list[Finding]:
                     "step may be bookkeeping rather than work done again (an export whose activity names "
                     "include the sub-status tells them apart)"
                 )
+        title = f"{act} is done again in {len(case_ids):,} cases ({extra:,} extra times)"
+        # A resolution done twice is a resolution that did not hold: in a status log (Solved -> Open -> Solved)
+        # no activity is named "reopen", and this is where the reopen shows.
+        if act in ctx.roles.of("resolution") or (act in ctx.roles.of("closure") and not ctx.roles.of("resolution")):
+            evidence["resolved_again"] = True
+            title = (f"{act} is done again in {len(case_ids):,} cases: the first resolution did not hold "
+                     f"({extra:,} extra times)")
         findings.append(
             ctx.finding(
                 kind="rework_loop",
-                title=f"{act} is done again in {len(case_ids):,} cases ({extra:,} extra times)",
+                title=title,
                 activities=[act],
                 case_ids=case_ids,
                 evidence=evidence,
