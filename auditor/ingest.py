@@ -22,7 +22,7 @@ from pathlib import Path
 import ibis
 import ibis.expr.types as ir
 
-from auditor.engine import ROW, CsvDialect, Engine, RawRejects
+from auditor.engine import ROW, CsvDialect, Engine, RawRejects, free_name
 from auditor.errors import InputError, MappingError, StrictModeError, TimestampError, UsageError
 from auditor.mapping import ColumnMapping, infer_mapping, normalise, resolve_column, score
 from auditor.options import ReadOptions
@@ -500,12 +500,12 @@ def _first_reason(rejected: ir.Table) -> str:
 def _attr_name(col: str, source_cols: list[str]) -> str:
     """The attribute's column name in the log: its own, unless it collides (case-insensitively, as the
     engine compares names) with a canonical column or another source column."""
-    taken = {c.lower() for c in CANONICAL}
-    others = {c.lower() for c in source_cols if c != col}
-    name = col
-    while name.lower() in taken or name.startswith("__") or (name != col and name.lower() in others):
-        name = "src_" + name.lstrip("_")
-    return name
+    return free_name(col, _others(col, source_cols, CANONICAL))
+
+
+def _others(col: str, source_cols: list[str], reserved: tuple[str, ...]) -> set[str]:
+    """The names, in lower case, that `col` must not take: the reserved ones and the other source columns."""
+    return {c.lower() for c in reserved} | {c.lower() for c in source_cols if c != col}
 
 
 def _rejected_table(
@@ -520,7 +520,7 @@ def _rejected_table(
     """`row`, `reason`, then the original fields as text: the contract's rejected-rows layout.
     `late_rejects`: rows rejected after parsing (by a profile, or lifecycle transitions), as `seq` and
     REASON; `flip_from`: set when `seq` counts rows from the end (a newest-first export), row = flip_from - seq."""
-    out = {c: ("src_" + c if c in ("row", "reason") else c) for c in source_cols}
+    out = {c: free_name(c, _others(c, source_cols, ("row", "reason"))) for c in source_cols}
     parts = [
         bad.select(row=bad[ROW], reason=bad.__reason, **{out[c]: bad[c].cast("string") for c in source_cols})
     ]
@@ -536,9 +536,9 @@ def _rejected_table(
     for late in late_rejects:
         # The original fields come from the source rows themselves, exactly as read.
         source_row = late.seq if flip_from is None else flip_from - late.seq
-        p = late.select(p_row=source_row, p_reason=late[REASON].fill_null("the profile found no activity for this row"))
-        j = p.join(raw, p.p_row == raw[ROW])
-        parts.append(j.select(row=j.p_row, reason=j.p_reason, **{out[c]: j[c].cast("string") for c in source_cols}))
+        p = late.select(__p_row=source_row, __p_reason=late[REASON].fill_null("the profile found no activity for this row"))
+        j = p.join(raw, p.__p_row == raw[ROW])
+        parts.append(j.select(row=j.__p_row, reason=j.__p_reason, **{out[c]: j[c].cast("string") for c in source_cols}))
     table = parts[0]
     for other in parts[1:]:
         table = table.union(other)

@@ -623,3 +623,25 @@ def test_spreadsheet_serial_dates(engine: Engine, tmp_path: Path, sep: str, valu
     assert events(log)["timestamp"].tolist() == [utc(2024, 3, 1, 6, 12), utc(2024, 3, 2, 5)]
     assert "Excel serial dates" in log.summary.timestamps
     assert log.summary.rejected == 1 and "placeholder" in log.rejected.execute()["reason"].iloc[0]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("extra", ["Reason", "ROW", "Row", "__ROW", "__row", "__Reason", "SEQ"])
+def test_a_source_column_named_like_an_internal_one_is_kept(engine: Engine, tmp_path: Path, extra: str) -> None:
+    # the engine compares names case-insensitively: `Reason` beside the rejected file's `reason` failed
+    body = f"Case,Activity,Timestamp,{extra}\nA,Open,2024-03-01 10:00,x\nA,Close,2024-03-01 12:00,y\nA,Bad,zz,z\n"
+    log = load(write(tmp_path, "x.csv", body), ReadOptions(), engine)
+    assert (log.summary.accepted, log.summary.rejected) == (2, 1)
+    rejected = log.rejected.execute()
+    assert list(rejected.columns[:2]) == ["row", "reason"] and rejected.iloc[0, -1] == "z"
+    assert events(log).iloc[:, -1].tolist() == ["x", "y"]
+
+
+def test_jsonl_and_parquet_keys_named_like_the_row_number_are_kept(engine: Engine, tmp_path: Path) -> None:
+    lines = [{"case": "A", "activity": "x", "timestamp": f"2024-01-0{i} 10:00", "__ROW": str(9 - i)} for i in (1, 2)]
+    path = write(tmp_path, "x.jsonl", "".join(json.dumps(r) + "\n" for r in lines))
+    assert events(load(path, ReadOptions(), engine))["src_ROW"].tolist() == ["8", "7"]
+    frame = pd.DataFrame({"case": ["A", "A"], "activity": ["x", "y"], "timestamp": ["2024-01-01", "2024-01-02"],
+                          "__Row": [5, 6]})
+    frame.to_parquet(tmp_path / "x.parquet")
+    ev = events(load(tmp_path / "x.parquet", ReadOptions(), engine))
+    assert ev["src_Row"].tolist() == [5, 6] and ev["seq"].tolist() == [1, 2]

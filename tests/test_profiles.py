@@ -382,14 +382,16 @@ def test_servicenow_rows_of_other_tables_are_rejected_not_dropped(engine: Engine
 
 
 def test_servicenow_list_export_labels(engine: Engine, tmp_path: Path) -> None:
-    header = ["Table name", "Document key", "Field name", "Old value", "New value", "Created", "User"]
+    # sys_audit's own `Reason` column: the rejected file's `reason` beside it failed every command
+    header = ["Table name", "Document key", "Field name", "Old value", "New value", "Created", "User", "Reason"]
     rows = [
-        ["incident", "abc", "state", "1", "2", "2024-03-01 08:00:00", "beth.anglin"],
-        ["sc_task", "def", "state", "1", "2", "2024-03-01 08:00:00", "beth.anglin"],
+        ["incident", "abc", "state", "1", "2", "2024-03-01 08:00:00", "beth.anglin", ""],
+        ["sc_task", "def", "state", "1", "2", "2024-03-01 08:00:00", "beth.anglin", "why"],
     ]
     log, events = ingest(engine, write_csv(tmp_path / "sn.csv", header, rows), profile="servicenow")
     assert case(events, "abc", "activity") == ["Status: New -> In Progress"]
     assert log.summary.reasons == {"not an incident row (Table name 'sc_task')": 1}
+    assert log.rejected is not None and log.rejected.execute()["src_Reason"].tolist() == ["why"]
 
 
 # ----------------------------------------------------------------------------------------------- Jira
