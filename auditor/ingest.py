@@ -168,6 +168,33 @@ def _read_csv(
         sep = sep.encode().decode("unicode_escape") if sep.startswith("\\") else sep
         if len(sep) != 1:
             raise UsageError(f"--sep must be one character, got {options.sep!r}")
+    # Two exports glued together (a Windows one, CRLF, then a Linux one, LF) derail the reader at the
+    # switch: unquoted, it stops with an error; quoted, the rest of the file becomes one rejected "row" and
+    # the row counts no longer add up. Both show as an error or a rejected row, so only then is the file
+    # searched for mixed line endings (a clean file is not read an extra time), and read again with LF.
+    loaded: tuple[ir.Table, RawRejects, CsvDialect] | None
+    try:
+        loaded = _load_csv(readable, sep, engine)
+    except InputError:
+        if not text.mixed_line_endings(readable):
+            raise
+        loaded = None
+    else:
+        if loaded[1].rows and text.mixed_line_endings(readable):
+            engine.drop(loaded[0])
+            loaded = None
+    if loaded is None:
+        readable = text.lf_line_endings(readable, engine.temp_dir)
+        loaded = _load_csv(readable, sep, engine)
+    raw, rejects, dialect = loaded
+    summary.encoding, summary.delimiter = encoding, dialect.delimiter
+    cols = [c for c in raw.columns if c != ROW]
+    if raw.count().execute() == 0 and not rejects.rows:
+        raise InputError(f"{source}: has a header ({len(cols)} columns) but no data rows")
+    return raw, rejects
+
+
+def _load_csv(readable: Path, sep: str | None, engine: Engine) -> tuple[ir.Table, RawRejects, CsvDialect]:
     # DuckDB's sniffer judges quoting from a sample: one badly quoted line in it (an unescaped `"` in a
     # free text) makes it give up quoting for the whole file, and every properly quoted field with a
     # delimiter inside then splits into too many fields: valid rows rejected, the broken one accepted. It
@@ -184,12 +211,8 @@ def _read_csv(
         if dialect.quote != '"' and text.holds(readable, b'"'):
             dialect = replace(dialect, quote='"', escape='"', rfc4180=True)
     header = text.csv_header(readable, dialect.delimiter) if dialect.rfc4180 else None
-    summary.encoding, summary.delimiter = encoding, dialect.delimiter
-    raw, rejects = engine.load_csv(readable, replace(dialect, encoding=encoding), header)
-    cols = [c for c in raw.columns if c != ROW]
-    if raw.count().execute() == 0 and not rejects.rows:
-        raise InputError(f"{source}: has a header ({len(cols)} columns) but no data rows")
-    return raw, rejects
+    raw, rejects = engine.load_csv(readable, dialect, header)
+    return raw, rejects, dialect
 
 
 def _read_jsonl(source: Path, options: ReadOptions, engine: Engine) -> tuple[ir.Table, RawRejects]:

@@ -376,11 +376,18 @@ def test_one_badly_quoted_line_rejects_only_itself(engine: Engine, tmp_path: Pat
 
 
 def test_a_header_with_a_line_break_is_named(engine: Engine, tmp_path: Path) -> None:
-    """DuckDB's sniffer reads some such headers and fails on others (this one); the error names the column."""
+    """DuckDB's sniffer reads some such headers and fails on others; the RFC 4180 reading names the column.
+    Excel's CRLF rows with an LF inside the cell failed the sniffer; read with LF endings, the header reads."""
+    from auditor.readers import text
+
     rows = "".join(f"C{i // 3},{a},2024-03-01 0{9 + i % 3}:00:00,a\r\n" for i, a in enumerate(["Open", "Work", "Close"] * 2))
     body = 'Case,Activity,Timestamp,"Resource\n(login)"\r\n' + rows  # Excel: CRLF rows, LF inside the cell
+    path = write(tmp_path, "h.csv", body)
     with pytest.raises(InputError, match=r"column name 'Resource\\n\(login\)' holds a line break"):
-        load(write(tmp_path, "h.csv", body), ReadOptions(), engine)
+        text.csv_header(path, ",")
+    log = load(path, ReadOptions(), engine)
+    assert log.summary.mapping is not None and log.summary.mapping.resource == "Resource\n(login)"
+    assert log.summary.accepted == 6
 
 
 def test_implausible_timestamps_are_rejected_with_the_reason(engine: Engine, tmp_path: Path) -> None:
@@ -645,3 +652,38 @@ def test_jsonl_and_parquet_keys_named_like_the_row_number_are_kept(engine: Engin
     frame.to_parquet(tmp_path / "x.parquet")
     ev = events(load(tmp_path / "x.parquet", ReadOptions(), engine))
     assert ev["src_Row"].tolist() == [5, 6] and ev["seq"].tolist() == [1, 2]
+
+
+@pytest.mark.parametrize("quoted", [False, True])
+@pytest.mark.parametrize("gz", [False, True])
+def test_crlf_and_lf_lines_in_one_file_are_all_read(engine: Engine, tmp_path: Path, quoted: bool, gz: bool) -> None:
+    # two exports glued together: a Windows one, then a Linux one; a bad row in each part keeps its number
+    def line(*fields: str) -> str:
+        return ",".join(f'"{f}"' if quoted else f for f in fields)
+
+    windows = [line("case", "activity", "timestamp"), line("A", "Open", "2024-03-01 10:00"), line("A", "x", "zz")]
+    linux = [line("A", "Close", "2024-03-01 12:00"), line("B", "Open", "zz"), line("B", "Close", "2024-03-01 13:00")]
+    body = "".join(f"{x}\r\n" for x in windows) + "".join(f"{x}\n" for x in linux)
+    path = write(tmp_path, "x.csv.gz" if gz else "x.csv", gzip.compress(body.encode()) if gz else body)
+    log = load(path, ReadOptions(), engine)
+    s = log.summary
+    assert (s.rows_read, s.accepted, s.rejected) == (5, 3, 2)
+    assert log.rejected.execute()["row"].tolist() == [2, 4]
+    assert events(log)["seq"].tolist() == [1, 3, 5]
+
+
+def test_a_crlf_file_ending_in_a_bare_lf_blank_line(engine: Engine, tmp_path: Path) -> None:
+    path = write(tmp_path, "x.csv", b"case,activity,timestamp\r\nA,Open,2024-03-01 10:00\r\nA,Close,2024-03-01 12:00\r\n\n")
+    assert load(path, ReadOptions(), engine).summary.accepted == 2
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5])
+def test_line_endings_are_judged_across_chunk_boundaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+    from auditor.readers import text
+
+    monkeypatch.setattr(text, "_CHUNK", chunk)
+    crlf = write(tmp_path, "a.csv", b"ab\r\ncd\r\n\r\nef\r\n")
+    assert not text.mixed_line_endings(crlf)
+    mixed = write(tmp_path, "b.csv", b"ab\r\ncd\nef\r")
+    assert text.mixed_line_endings(mixed)
+    assert text.lf_line_endings(mixed, tmp_path).read_bytes() == b"ab\ncd\nef\r"
