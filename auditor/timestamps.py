@@ -4,7 +4,8 @@ Business rules:
 - Everything is stored as a UTC instant. Text with an offset (`+02:00`, `Z`) is read as that instant; naive
   text, naive typed columns and dates are wall-clock time in `--timezone` (default UTC).
 - `--timestamp-format` (strftime) wins. Otherwise the column's type decides (typed timestamps, epoch
-  numbers), or, for text, the one known format that reads the most values. Epoch numbers are seconds or
+  numbers), or, for text, the one known format that reads the most values. Numbers (typed or text) of 12 or
+  14 digits that all read as yyyymmddHHMM[SS] are that wall-clock time; other epoch numbers are seconds or
   milliseconds by their magnitude; numbers between 20000 and 80000 are spreadsheet serial dates (days since
   1899-12-30, wall-clock time in `--timezone`).
 - Day-first and month-first readings are never chosen between silently: when two formats read the same
@@ -104,7 +105,7 @@ def plan(engine: Engine, table: ir.Table, column: str, *, fmt: str | None, zone:
     if dtype.is_date():
         return TimestampPlan("date", None, zone, f"dates, read as midnight in {zone}")
     if dtype.is_numeric():
-        return _epoch_plan(col, zone)
+        return _compact_plan(table, col, zone) or _epoch_plan(col, zone)
     if not dtype.is_string():
         raise TimestampError(
             f"{source}: column {column!r} has type {dtype}, which is not a timestamp; pass --timestamp COL"
@@ -166,7 +167,7 @@ def to_utc(value: ir.Value, p: TimestampPlan, *, strict: bool = True) -> ir.Time
         return _epoch_instant(num)
     # Parsed text is only trimmed of spaces: the exact cleaning costs about 1 s at 10M rows here, where the
     # candidate formats each read the text; a placeholder ("NULL") does not parse and is rejected as missing.
-    text = Engine.trim_text(value)
+    text = _digits(value) if value.type().is_numeric() else Engine.trim_text(value)
     if p.kind == "iso":
         return _iso(text, zone, strict)
     assert p.fmt is not None
@@ -237,6 +238,31 @@ def _epoch_instant(seconds: ir.NumericValue) -> ir.TimestampValue:
     """Epoch seconds as an instant. Beyond the engine's range the conversion fails the whole read: held at
     the year 5138, which `plausible` rejects like any other instant far out of range."""
     return Engine.epoch_to_utc(ibis.least(ibis.greatest(seconds, -_EPOCH_LIMIT), _EPOCH_LIMIT))
+
+
+def _digits(value: ir.Value) -> ir.StringValue:
+    """A number's digits as text: a whole float without its `.0`, which no format reads."""
+    return value.try_cast("int64").cast("string")
+
+
+# A date and time written as one number, yyyymmddHHMM or yyyymmddHHMMSS (SAP and mainframe exports). The
+# 12 digits pass for epoch milliseconds (1976) and the 14 for no date at all; a column whose every sampled
+# value reads as such a date (1900-2199) is read so.
+_COMPACT = {12: "%Y%m%d%H%M", 14: "%Y%m%d%H%M%S"}
+
+
+def _compact_plan(table: ir.Table, value: ir.Value, zone: str) -> TimestampPlan | None:
+    text = _digits(value) if value.type().is_numeric() else Engine.trim_text(value)
+    sample = table.select(v=text)
+    sample = sample.filter(sample.v.notnull()).limit(_SAMPLE)
+    reads = {}
+    for digits, fmt in _COMPACT.items():
+        year = Engine.try_strptime(sample.v, fmt).year()
+        reads[digits] = sample.v.count(where=(sample.v.length() == digits) & year.between(1900, 2199))
+    row = sample.aggregate(n=sample.count(), **{f"c{d}": r for d, r in reads.items()}).execute().iloc[0]
+    n = int(row["n"])
+    found = next((f for d, f in _COMPACT.items() if n and int(row[f"c{d}"]) == n), None)
+    return None if found is None else TimestampPlan("format", found, zone, _describe(found, zone))
 
 
 def _epoch_plan(col: ir.Value, zone: str) -> TimestampPlan:
@@ -317,6 +343,10 @@ def _plan_text(engine: Engine, table: ir.Table, column: str, zone: str, source: 
     # ISO 8601 is year-first and epoch numbers are plain numbers: neither can be read two ways.
     if n_iso == n_sample:
         return TimestampPlan("iso", None, zone, _describe("iso", zone))
+    if all(e.isdigit() and len(e) in _COMPACT for e in examples):
+        compact = _compact_plan(table, table[column], zone)
+        if compact is not None:
+            return compact
     if n_epoch == n_sample:
         return _epoch_plan(Engine.clean_text(table[column]).try_cast("float64"), zone)
     numbers = Engine.clean_text(table[column]).replace(",", ".").try_cast("float64")

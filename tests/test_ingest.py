@@ -687,3 +687,26 @@ def test_line_endings_are_judged_across_chunk_boundaries(tmp_path: Path, monkeyp
     mixed = write(tmp_path, "b.csv", b"ab\r\ncd\nef\r")
     assert text.mixed_line_endings(mixed)
     assert text.lf_line_endings(mixed, tmp_path).read_bytes() == b"ab\ncd\nef\r"
+
+
+@pytest.mark.parametrize("digits", [12, 14])
+@pytest.mark.parametrize("typed", [None, "int64", "float64"])
+def test_dates_written_as_one_number_are_not_epoch_milliseconds(
+    engine: Engine, tmp_path: Path, digits: int, typed: str | None
+) -> None:
+    values = ["202403080421", "202403082143", "202403090009"]
+    if digits == 14:
+        values = [v + "07" for v in values]
+    expected = [utc(2024, 3, 8, 4, 21), utc(2024, 3, 8, 21, 43), utc(2024, 3, 9, 0, 9)]
+    if digits == 14:
+        expected = [t + pd.Timedelta(seconds=7) for t in expected]
+    frame = pd.DataFrame({"case": ["A"] * 3, "activity": ["a", "b", "c"], "timestamp": values})
+    if typed is None:
+        path = tmp_path / "x.csv"
+        frame.to_csv(path, index=False)
+    else:
+        path = tmp_path / "x.parquet"
+        frame.astype({"timestamp": typed}).to_parquet(path)
+    log = load(path, ReadOptions(), engine)
+    assert "%Y%m%d%H%M" in log.summary.timestamps
+    assert events(log)["timestamp"].tolist() == expected
