@@ -325,6 +325,28 @@ def _describe(name: str, zone: str) -> str:
     return f"{name} (detected; read in {zone})"
 
 
+def _refuse_both_orders(
+    values: ir.Table, mine: ir.TimestampValue, theirs: ir.TimestampValue, chosen: str, other: str, column: str,
+    source: str,
+) -> None:
+    """An error when some values only `other` reads and some values both read differently: the column
+    proves both orders, so a value both read is a guess either way."""
+    # `other` is read only where the chosen format fails, few values of a clean column: the check then
+    # costs about one parse of the column (0.2 s per 2M values) instead of two.
+    only_theirs = ibis.ifelse(mine.isnull(), theirs, ibis.null(theirs.type()))
+    own = values.aggregate(x=values.v.min(where=only_theirs.notnull())).execute()["x"].iloc[0]
+    if not isinstance(own, str):
+        return
+    split = values.aggregate(x=values.v.min(where=mine.notnull() & theirs.notnull() & (mine != theirs)))
+    split = split.execute()["x"].iloc[0]
+    if isinstance(split, str):
+        raise TimestampError(
+            f"{source}: column {column!r} holds dates only {chosen!r} reads and dates only {other!r} reads "
+            f"(such as {own!r}), so values such as {split!r} could be either; pass "
+            "--timestamp-format with the one your export uses (the rows in the other order are then rejected)"
+        )
+
+
 def _plan_text(engine: Engine, table: ir.Table, column: str, zone: str, source: str) -> TimestampPlan:
     values = table.select(v=Engine.clean_text(table[column]))
     values = values.filter(values.v.notnull())
@@ -387,17 +409,14 @@ def _plan_text(engine: Engine, table: ir.Table, column: str, zone: str, source: 
         # differ: the column proves both orders (13/04 day-first, 04/15 month-first), and 03/04 would be
         # guessed. Formats that never disagree (with and without seconds) are left alone.
         for other in survivors:
-            if other in leaders:
-                continue
-            both = full[chosen].notnull() & full[other].notnull()
-            own = values.filter(full[other].notnull() & full[chosen].isnull()).select("v").limit(1).execute()["v"]
-            split = values.filter(both & (full[chosen] != full[other])).select("v").limit(1).execute()["v"]
-            if len(own) and len(split):
-                raise TimestampError(
-                    f"{source}: column {column!r} holds dates only {chosen!r} reads and dates only {other!r} reads "
-                    f"(such as {own.iloc[0]!r}), so values such as {split.iloc[0]!r} could be either; pass "
-                    "--timestamp-format with the one your export uses (the rows in the other order are then rejected)"
-                )
+            if other not in leaders:
+                _refuse_both_orders(values, full[chosen], full[other], chosen, other, column, source)
+    # The minority order may read too few values to survive the sample's vote, or none of the first
+    # examples: its twin, day and month swapped, is tested over the whole column (only for such formats).
+    if "%d" in chosen and "%m" in chosen:
+        twin = chosen.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")
+        pair = _candidates(values.v, zone, (chosen, twin))
+        _refuse_both_orders(values, pair[chosen], pair[twin], chosen, twin, column, source)
     if chosen == "iso":
         return TimestampPlan("iso", None, zone, _describe("iso", zone))
     if chosen == "epoch":

@@ -121,6 +121,17 @@ def test_a_column_that_proves_both_day_month_orders_is_an_error(engine: Engine, 
     assert log.summary.accepted == 4 and log.summary.rejected == 1
 
 
+@pytest.mark.parametrize("late", [False, True])
+def test_a_few_dates_in_the_other_order_still_prove_both(engine: Engine, tmp_path: Path, late: bool) -> None:
+    """Month-first values too few to survive the sample's vote (fewer than half as many as day-first), or
+    none among the first 50 values, were rejected and 03/04 read day-first without a word."""
+    day_first = [f"{d}/03/2024 10:00" for d in range(13, 29)] * (5 if late else 1)
+    rows = [*day_first, "03/04/2024 10:00", "04/15/2024 10:00", "04/16/2024 10:00"]
+    body = "case,activity,time\n" + "".join(f"{i // 4},a{i % 4},{v}\n" for i, v in enumerate(rows))
+    with pytest.raises(TimestampError, match=r"'04/15/2024 10:00'.*'03/04/2024 10:00' could be either"):
+        load(write(tmp_path, "few.csv", body), ReadOptions(), engine)
+
+
 def test_month_first_detected_when_unambiguous(engine: Engine, tmp_path: Path) -> None:
     path = write(tmp_path, "a.csv", "case,activity,time\n1,a,01/02/2024 10:00 AM\n1,b,12/31/2024 01:00 PM\n")
     log = load(path, ReadOptions(), engine)
