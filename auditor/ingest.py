@@ -24,7 +24,14 @@ import ibis.expr.types as ir
 
 from auditor.engine import ROW, CsvDialect, Engine, RawRejects, free_name
 from auditor.errors import InputError, MappingError, StrictModeError, TimestampError, UsageError
-from auditor.mapping import ColumnMapping, infer_mapping, normalise, resolve_column, score
+from auditor.mapping import (
+    ColumnMapping,
+    infer_mapping,
+    normalise,
+    resolve_column,
+    score,
+    timestamp_candidates,
+)
 from auditor.options import ReadOptions
 from auditor.profiles import looks_like
 from auditor.profiles.base import REASON, TWIN, Profile
@@ -266,6 +273,8 @@ def _build(
             f"{hint}, which turns each field change into a process event (as read now, the activities are "
             f"the {mapping.activity!r} column's values)"
         )
+    if profile is None and "timestamp" in mapping.inferred:
+        mapping = _events_time(engine, raw, source_cols, mapping, options, name, summary)
     mapping, ts_raw, tsplan = _timestamp(engine, raw, source_cols, mapping, options, name, summary)
     summary.mapping = mapping
     summary.timestamps = tsplan.description
@@ -455,6 +464,53 @@ def _timestamp(
             "holds the dates (or the full date and time)"
         )
     return mapping, raw[col], plan(engine, raw, col, fmt=fmt, zone=zone, source=name)
+
+
+CASE_DATE_SAMPLE = 20_000  # rows: enough cases with several events to tell a case's date from its events'
+CASE_DATE_SHARE = 0.9  # of the sampled cases with 2+ events in which the inferred column never changes
+
+
+def _events_time(
+    engine: Engine, raw: ir.Table, cols: list[str], mapping: ColumnMapping, options: ReadOptions, name: str,
+    summary: IngestSummary,
+) -> ColumnMapping:
+    """The inferred timestamp column, unless it holds the case's own date (when it was opened, repeated on
+    each of its events: every event of a case would be at one moment, in no order) while another column
+    named as a time changes within the cases: that one is the events' time, and a note says why."""
+    taken = {mapping.case, mapping.activity, mapping.timestamp, mapping.resource, mapping.team}
+    others = [c for c in timestamp_candidates(c for c in cols if c not in taken) if normalise(c) not in _START_NAMES]
+    if not others:
+        return mapping
+    sample = raw.select(
+        __case=_clean(raw[mapping.case]), __ts=raw[mapping.timestamp], **{f"__o{i}": raw[c] for i, c in enumerate(others)}
+    ).limit(CASE_DATE_SAMPLE)
+    sample = sample.filter(sample.__case.notnull())
+    per_case = sample.group_by("__case").aggregate(
+        __n=sample.count(), __ts=sample.__ts.nunique(), **{f"__o{i}": sample[f"__o{i}"].nunique() for i in range(len(others))}
+    )
+    per_case = per_case.filter(per_case.__n >= 2)
+    row = per_case.aggregate(
+        cases=per_case.count(),
+        constant=(per_case.__ts <= 1).cast("int64").sum(),
+        **{f"o{i}": (per_case[f"__o{i}"] > 1).cast("int64").sum() for i in range(len(others))},
+    ).execute().iloc[0]
+    cases, constant = int(row["cases"]), int(row["constant"] or 0)
+    if cases < 2 or constant < CASE_DATE_SHARE * cases:
+        return mapping
+    for i, col in enumerate(others):
+        if int(row[f"o{i}"] or 0) * 2 < cases or value_kind(raw, col) == "time":
+            continue
+        try:
+            plan(engine, raw, col, fmt=options.timestamp_format, zone=options.timezone, source=name)
+        except InputError:
+            continue
+        summary.notes.append(
+            f"the events' time is read from column {col!r}, not {mapping.timestamp!r}: {mapping.timestamp!r} holds "
+            f"one value per case in {constant:,} of the {cases:,} sampled cases with several events (the case's own "
+            f"date), while {col!r} changes within them; pass --timestamp to choose"
+        )
+        return replace(mapping, timestamp=col)
+    return mapping
 
 
 def _as_text(value: ir.Value) -> ir.StringValue:

@@ -721,3 +721,18 @@ def test_dates_written_as_one_number_are_not_epoch_milliseconds(
     log = load(path, ReadOptions(), engine)
     assert "%Y%m%d%H%M" in log.summary.timestamps
     assert events(log)["timestamp"].tolist() == expected
+
+
+def test_a_date_constant_within_each_case_is_not_the_events_time(engine: Engine, tmp_path: Path) -> None:
+    """`Date` outranks `Zeitstempel` by name, but holds the case's date on each of its events: every event of
+    a case was at one moment. The column that changes within cases is taken, and a note says why."""
+    body = (
+        "Case,Activity,Date,Zeitstempel\nA,Open,2024-03-01,2024-03-01 08:00\nA,Work,2024-03-01,2024-03-02 09:00\n"
+        "A,Close,2024-03-01,2024-03-03 10:00\nB,Open,2024-03-05,2024-03-05 08:00\nB,Close,2024-03-05,2024-03-05 09:00\n"
+    )
+    path = write(tmp_path, "x.csv", body)
+    log = load(path, ReadOptions(), engine)
+    assert log.mapping is not None and log.mapping.timestamp == "Zeitstempel"
+    assert any("'Date' holds one value per case in 2 of the 2" in n for n in log.summary.notes)
+    assert events(log)["timestamp"].tolist()[:2] == [utc(2024, 3, 1, 8), utc(2024, 3, 2, 9)]
+    assert load(path, ReadOptions(timestamp="Date"), engine).mapping.timestamp == "Date"  # type: ignore[union-attr]
