@@ -132,6 +132,7 @@ class CsvDialect:
     # Read with RFC 4180 quoting and the header parsed here, without DuckDB's sniffer: for files whose
     # quoting the sniffer misjudged or could not judge (see Engine.sniff_csv).
     rfc4180: bool = False
+    skip: int = 0  # lines before the header (Excel's `sep=;` line)
 
 
 @dataclass(frozen=True)
@@ -211,9 +212,9 @@ class Engine:
 
     # ------------------------------------------------------------------ reading sources
 
-    def sniff_csv(self, path: Path, *, sep: str | None) -> CsvDialect:
+    def sniff_csv(self, path: Path, *, sep: str | None, skip: int = 0) -> CsvDialect:
         """The dialect DuckDB's sniffer finds, for the reader's options and for reporting."""
-        opts = f", delim='{_sql_str(sep)}'" if sep else ""
+        opts = (f", delim='{_sql_str(sep)}'" if sep else "") + (f", skip={int(skip)}" if skip else "")
         try:
             row = self.con.execute(
                 f"SELECT Delimiter, Quote, Escape FROM sniff_csv('{_sql_str(str(path))}'{opts}, header=true, store_rejects=true)"
@@ -227,6 +228,7 @@ class Engine:
             quote="" if quote == "(empty)" else quote,
             escape="" if escape == "(empty)" else escape,
             encoding="utf-8",
+            skip=skip,
         )
 
     def _column_names(self, header: list[str], text: str, delimiter: str) -> list[str]:
@@ -260,9 +262,9 @@ class Engine:
             names = self._column_names(header[0], header[1], dialect.delimiter)
             header_lines = header[1].count("\n") or 1
             columns = ", ".join(f"'{_sql_str(n)}': 'VARCHAR'" for n in names)
-            head = ["auto_detect = false", "header = false", f"skip = {header_lines}", f"columns = {{{columns}}}"]
+            head = ["auto_detect = false", "header = false", f"skip = {header_lines + dialect.skip}", f"columns = {{{columns}}}"]
         else:
-            head = ["header = true", "all_varchar = true"]
+            head = ["header = true", "all_varchar = true", *([f"skip = {dialect.skip}"] if dialect.skip else [])]
         opts = [
             *head,
             f"delim = '{_sql_str(dialect.delimiter)}'",
@@ -281,7 +283,7 @@ class Engine:
         except duckdb.Error as exc:
             raise InputError(f"{path}: cannot read as CSV ({_first_line(exc)}); check --sep and --encoding") from exc
         rejects = self.con.execute(
-            f"SELECT line - {header_lines} AS row, byte_position, error_type, error_message, csv_line FROM {rej} "
+            f"SELECT line - {header_lines + dialect.skip} AS row, byte_position, error_type, error_message, csv_line FROM {rej} "
             "ORDER BY line"
         ).fetchall()
         # DuckDB counts a blank line in `line` although it is no row, while the accepted rows are numbered

@@ -175,13 +175,17 @@ def _read_csv(
         sep = sep.encode().decode("unicode_escape") if sep.startswith("\\") else sep
         if len(sep) != 1:
             raise UsageError(f"--sep must be one character, got {options.sep!r}")
+    # Excel writes `sep=;` as the first line for its own reader: the delimiter, unless --sep says otherwise,
+    # and no row (row numbers count the data rows after the header).
+    hint = text.sep_hint(readable)
+    sep, skip = sep or hint, int(hint is not None)
     # Two exports glued together (a Windows one, CRLF, then a Linux one, LF) derail the reader at the
     # switch: unquoted, it stops with an error; quoted, the rest of the file becomes one rejected "row" and
     # the row counts no longer add up. Both show as an error or a rejected row, so only then is the file
     # searched for mixed line endings (a clean file is not read an extra time), and read again with LF.
     loaded: tuple[ir.Table, RawRejects, CsvDialect] | None
     try:
-        loaded = _load_csv(readable, sep, engine)
+        loaded = _load_csv(readable, sep, skip, engine)
     except InputError:
         if not text.mixed_line_endings(readable):
             raise
@@ -192,7 +196,7 @@ def _read_csv(
             loaded = None
     if loaded is None:
         readable = text.lf_line_endings(readable, engine.temp_dir)
-        loaded = _load_csv(readable, sep, engine)
+        loaded = _load_csv(readable, sep, skip, engine)
     raw, rejects, dialect = loaded
     summary.encoding, summary.delimiter = encoding, dialect.delimiter
     cols = [c for c in raw.columns if c != ROW]
@@ -201,23 +205,23 @@ def _read_csv(
     return raw, rejects
 
 
-def _load_csv(readable: Path, sep: str | None, engine: Engine) -> tuple[ir.Table, RawRejects, CsvDialect]:
+def _load_csv(readable: Path, sep: str | None, skip: int, engine: Engine) -> tuple[ir.Table, RawRejects, CsvDialect]:
     # DuckDB's sniffer judges quoting from a sample: one badly quoted line in it (an unescaped `"` in a
     # free text) makes it give up quoting for the whole file, and every properly quoted field with a
     # delimiter inside then splits into too many fields: valid rows rejected, the broken one accepted. It
     # fails outright on some headers with a quoted line break. So a file that holds a `"` but was not
     # judged quoted with it, or that the sniffer cannot read, is read with RFC 4180 quoting.
     try:
-        dialect = engine.sniff_csv(readable, sep=sep)
+        dialect = engine.sniff_csv(readable, sep=sep, skip=skip)
     except InputError:
         delimiter = sep or text.guess_delimiter(readable)
         if delimiter is None:
             raise
-        dialect = CsvDialect(delimiter, '"', '"', "utf-8", rfc4180=True)
+        dialect = CsvDialect(delimiter, '"', '"', "utf-8", rfc4180=True, skip=skip)
     else:
         if dialect.quote != '"' and text.holds(readable, b'"'):
             dialect = replace(dialect, quote='"', escape='"', rfc4180=True)
-    header = text.csv_header(readable, dialect.delimiter) if dialect.rfc4180 else None
+    header = text.csv_header(readable, dialect.delimiter, skip) if dialect.rfc4180 else None
     raw, rejects = engine.load_csv(readable, dialect, header)
     return raw, rejects, dialect
 

@@ -736,3 +736,27 @@ def test_a_date_constant_within_each_case_is_not_the_events_time(engine: Engine,
     assert any("'Date' holds one value per case in 2 of the 2" in n for n in log.summary.notes)
     assert events(log)["timestamp"].tolist()[:2] == [utc(2024, 3, 1, 8), utc(2024, 3, 2, 9)]
     assert load(path, ReadOptions(timestamp="Date"), engine).mapping.timestamp == "Date"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("quoted", [False, True])
+def test_excels_sep_line_names_the_delimiter_and_is_no_row(engine: Engine, tmp_path: Path, quoted: bool) -> None:
+    note = '"Say ""hi"", then; wait"' if quoted else "wait"
+    body = f"sep=;\nTicket;Activity;Timestamp;Note\nT1;Open;2024-03-01 07:12;{note}\nT1;Close;2024-03-01 09:12;x;y\n"
+    body += "T2;Open;2024-03-01 10:00;z\n"
+    log = load(write(tmp_path, "x.csv", body), ReadOptions(), engine)
+    s = log.summary
+    assert s.delimiter == ";" and s.mapping is not None and s.mapping.case == "Ticket"
+    assert log.rejected.execute()["row"].tolist() == [2]
+    ev = events(log)
+    assert ev["seq"].tolist() == [1, 3]
+    assert ev["Note"].iloc[0] == ('Say "hi", then; wait' if quoted else "wait")
+
+
+def test_the_sep_line_is_skipped_by_the_rfc4180_reading_too(engine: Engine, tmp_path: Path) -> None:
+    from auditor.readers import text
+
+    path = write(tmp_path, "x.csv", 'sep=,\n"Ticket","Note"\nT1,"a, b"\n')
+    assert text.sep_hint(path) == ","
+    assert text.csv_header(path, ",", 1) == (["Ticket", "Note"], '"Ticket","Note"\n')
+    assert text.sep_hint(write(tmp_path, "y.csv", '"sep=;";;\nTicket;Note\n')) == ";"
+    assert text.sep_hint(write(tmp_path, "z.csv", "sep=;x\n")) is None

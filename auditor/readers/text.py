@@ -237,9 +237,20 @@ def guess_delimiter(path: Path) -> str | None:
         return best if first.count(best) else None
 
 
-def csv_header(path: Path, delimiter: str) -> tuple[list[str], str]:
-    """The (UTF-8) CSV file's header under RFC 4180 quoting: its fields and its text as in the file."""
+def sep_hint(path: Path) -> str | None:
+    """The delimiter an Excel `sep=;` first line names (spreadsheet padding after it allowed), else None."""
+    with open_binary(path) as fh:
+        first = fh.read(256).split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8", errors="replace")
+    found = re.fullmatch(r'"?sep=(.)"?(?:\1)*', first, flags=re.IGNORECASE)
+    return found.group(1) if found else None
+
+
+def csv_header(path: Path, delimiter: str, skip: int = 0) -> tuple[list[str], str]:
+    """The (UTF-8) CSV file's header under RFC 4180 quoting, after `skip` lines: its fields and its text as
+    in the file."""
     with open_binary(path) as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as fh:
+        for _ in range(skip):
+            fh.readline()
         taken: list[str] = []
 
         def lines() -> Iterator[str]:
