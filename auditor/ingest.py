@@ -732,7 +732,7 @@ def _profile_mapping(profile: Profile, cols: list[str], given: dict[str, str | N
         if given.get(role):
             chosen[role] = resolve_column(str(given[role]), cols, option=f"--{role}", source=source)
             continue
-        found = next((c for name in profile.columns.get(role, ()) for c in cols if c.lower() == name.lower()), None)
+        found = next((c for name in profile.columns.get(role, ()) for c in cols if normalise(c) == normalise(name)), None)
         if found is None and role != "resource":
             expected = ", ".join(profile.columns.get(role, ()))
             raise MappingError(
