@@ -583,9 +583,10 @@ class Engine:
 
     @staticmethod
     def close_offset_gap(value: ir.StringValue) -> ir.StringValue:
-        """The text without the blank between a time and its numeric offset ("09:15:00 +0100" ->
-        "09:15:00+0100"), a form the engine's cast does not read."""
-        return _regexp_replace(value, r"(\d)\s+([+-]\d{2}:?\d{2})$", r"\1\2", "")
+        """The text without the blank between a time and its offset ("09:15:00 +0100" -> "09:15:00+0100",
+        "09:15:00 Z") and without a zone's name in brackets after the offset (Java's ZonedDateTime:
+        "09:15:00+01:00[Europe/Berlin]"), forms the engine's cast does not read."""
+        return _regexp_replace(value, r"(\d)\s*(Z|[+-]\d{2}:?\d{2})(?:\[[^\]]+\])?$", r"\1\2", "")
 
     @staticmethod
     def full_match(value: ir.StringValue, pattern: str) -> ir.BooleanValue:

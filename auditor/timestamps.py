@@ -37,15 +37,19 @@ _TIMES = (
     # report exports (Salesforce, Excel) put a comma between date and time
     ", %H:%M:%S", ", %H:%M", ", %I:%M:%S %p", ", %I:%M %p",
 )
-# ISO-like text with a space before its offset (`2024-03-01 09:15:00 +0100`), which the ISO reading refuses
-_AWARE = ("%Y-%m-%d %H:%M:%S %z", "%Y-%m-%d %H:%M %z", "%Y-%m-%d %H:%M:%S.%f %z")
+# ISO-like text with a space before its offset (`2024-03-01 09:15:00 +0100`), which the ISO reading refuses;
+# RFC 2822, as e-mail and HTTP write dates (`Wed, 20 Mar 2024 17:12:09 +0100`, `... GMT`)
+_AWARE = ("%Y-%m-%d %H:%M:%S %z", "%Y-%m-%d %H:%M %z", "%Y-%m-%d %H:%M:%S.%f %z",
+          "%a, %d %b %Y %H:%M:%S %z", "%a, %d %b %Y %H:%M:%S %Z")
 FORMATS: tuple[str, ...] = (
     *(d + t for d in (*_DATES_Y, *_DATES_DM, *_DATES_MD, *_DATES_TEXT) for t in _TIMES),
+    # ISO dates with a 12-hour clock (`2024-03-18 1:44 PM`), which the ISO reading refuses
+    "%Y-%m-%d %I:%M %p", "%Y-%m-%d %I:%M:%S %p",
     *_AWARE,
 )
 # A time followed by an offset or a zone's name ("PST", "Asia/Tokyo", "UTC+01:00"; not "PM"): that text says
 # which instant it is, and --timezone must not replace it (the naive reading silently dropped the name).
-_OFFSET = r".*\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|z|[+-]\d{2}(:?\d{2})?|[A-Za-z]{3,}[A-Za-z_/+:0-9-]*)"
+_OFFSET = r".*\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|z|[+-]\d{2}(:?\d{2})?|[A-Za-z]{3,}[A-Za-z_/+:0-9-]*)(\[[^\]]+\])?"
 _EPOCH = r"-?\d{9,13}(\.\d+)?"
 # A time of day alone (`09:15`, `9:15:30.250`, `7:05 PM`, `07:05 p.m.`): half of a date column and a time column
 _TIME_OF_DAY = r"\d{1,2}:\d{2}(:\d{2}([.,]\d+)?)?\s*([AaPp]\.?\s?[Mm]\.?)?"
@@ -218,7 +222,8 @@ def _localise(ts: ir.TimestampValue, zone: str, strict: bool) -> ir.TimestampVal
 
 
 def _aware(text: ir.StringValue) -> ir.TimestampValue:
-    """Text as an instant (naive text as UTC), including "09:15:00 +0100" with a blank before the offset;
+    """Text as an instant (naive text as UTC), including "09:15:00 +0100" or "09:15:00 Z" with a blank before
+    the offset, and Java's "09:15:00+01:00[Europe/Berlin]" (the offset is the instant; the zone is dropped);
     that second reading runs only for the values the first leaves NULL, so it costs nothing on clean text."""
     direct = text.try_cast("timestamp('UTC')")
     return ibis.cases((direct.isnull(), Engine.close_offset_gap(text).try_cast("timestamp('UTC')")), else_=direct)
