@@ -29,6 +29,9 @@ import pyarrow.parquet as pq
 from auditor.errors import InputError, UsageError
 
 ROW = "__row"  # 1-based data row number in the source, carried until the canonical `seq`
+# Names starting with this are the readers' and ingestion's own working columns; a source column named so
+# is renamed as it is read (see `free_name`), so no working column can ever collide with one.
+INTERNAL = "__"
 # What exports write for "no value" (spreadsheets, SQL dumps, pandas/Python `str()` of a missing value):
 # in a case, activity, resource, team or timestamp column they mean the field is empty, not a case called
 # "NULL" that collects every orphan row, nor a person called "N/A" handing work around. Kept narrow: "NA"
@@ -129,6 +132,7 @@ class CsvDialect:
     # Read with RFC 4180 quoting and the header parsed here, without DuckDB's sniffer: for files whose
     # quoting the sniffer misjudged or could not judge (see Engine.sniff_csv).
     rfc4180: bool = False
+    skip: int = 0  # lines before the header (Excel's `sep=;` line)
 
 
 @dataclass(frozen=True)
@@ -208,9 +212,9 @@ class Engine:
 
     # ------------------------------------------------------------------ reading sources
 
-    def sniff_csv(self, path: Path, *, sep: str | None) -> CsvDialect:
+    def sniff_csv(self, path: Path, *, sep: str | None, skip: int = 0) -> CsvDialect:
         """The dialect DuckDB's sniffer finds, for the reader's options and for reporting."""
-        opts = f", delim='{_sql_str(sep)}'" if sep else ""
+        opts = (f", delim='{_sql_str(sep)}'" if sep else "") + (f", skip={int(skip)}" if skip else "")
         try:
             row = self.con.execute(
                 f"SELECT Delimiter, Quote, Escape FROM sniff_csv('{_sql_str(str(path))}'{opts}, header=true, store_rejects=true)"
@@ -224,6 +228,7 @@ class Engine:
             quote="" if quote == "(empty)" else quote,
             escape="" if escape == "(empty)" else escape,
             encoding="utf-8",
+            skip=skip,
         )
 
     def _column_names(self, header: list[str], text: str, delimiter: str) -> list[str]:
@@ -257,9 +262,9 @@ class Engine:
             names = self._column_names(header[0], header[1], dialect.delimiter)
             header_lines = header[1].count("\n") or 1
             columns = ", ".join(f"'{_sql_str(n)}': 'VARCHAR'" for n in names)
-            head = ["auto_detect = false", "header = false", f"skip = {header_lines}", f"columns = {{{columns}}}"]
+            head = ["auto_detect = false", "header = false", f"skip = {header_lines + dialect.skip}", f"columns = {{{columns}}}"]
         else:
-            head = ["header = true", "all_varchar = true"]
+            head = ["header = true", "all_varchar = true", *([f"skip = {dialect.skip}"] if dialect.skip else [])]
         opts = [
             *head,
             f"delim = '{_sql_str(dialect.delimiter)}'",
@@ -278,7 +283,7 @@ class Engine:
         except duckdb.Error as exc:
             raise InputError(f"{path}: cannot read as CSV ({_first_line(exc)}); check --sep and --encoding") from exc
         rejects = self.con.execute(
-            f"SELECT line - {header_lines} AS row, byte_position, error_type, error_message, csv_line FROM {rej} "
+            f"SELECT line - {header_lines + dialect.skip} AS row, byte_position, error_type, error_message, csv_line FROM {rej} "
             "ORDER BY line"
         ).fetchall()
         # DuckDB counts a blank line in `line` although it is no row, while the accepted rows are numbered
@@ -293,6 +298,7 @@ class Engine:
                 continue
             seen.add(int(line))
             rows.append((int(line) - skipped, _reject_reason(str(etype), str(message)), str(text or "").strip("\r\n")))
+        self._free_internal_names(name)
         self._number_rows(name, [r[0] for r in rows])
         return self.backend.table(name), RawRejects(rows)
 
@@ -369,7 +375,8 @@ class Engine:
                 "per line"
             )
         name = self._name("raw")
-        cols = ", ".join(f"{_json_text(k)} AS {_ident(k)}" for k in keys) or "NULL AS value"
+        taken = {k.lower() for k in keys}
+        cols = ", ".join(f"{_json_text(k)} AS {_ident(_renamed(k, taken))}" for k in keys) or "NULL AS value"
         self.con.execute(
             f"""CREATE TEMP TABLE {name} AS SELECT {cols}, {ROW} FROM {lines}
             WHERE coalesce(json_valid(j), false) AND json_type(j) = 'OBJECT' ORDER BY {ROW}"""
@@ -389,15 +396,21 @@ class Engine:
             # Nanosecond timestamps (pandas' datetime64[ns], Spark) to microseconds, the engine's instants:
             # left as they are, a naive column failed in a CASE beside microsecond ones (exit 3) and an aware
             # one was not recognised as a timestamp. The cast rounds to the microsecond.
-            columns = self.con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
-            casts = [
-                f"CAST({_ident(col)} AS {'TIMESTAMPTZ' if typ == 'TIMESTAMPTZ_NS' else 'TIMESTAMP'}) AS {_ident(col)}"
-                for col, typ, *_ in columns if typ in ("TIMESTAMP_NS", "TIMESTAMPTZ_NS")
+            columns = [
+                (str(col), str(typ))
+                for col, typ, *_ in self.con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+                if col != "file_row_number"
             ]
-            replace = f" REPLACE ({', '.join(casts)})" if casts else ""
+            taken = {col.lower() for col, _ in columns}
+            select = ", ".join(
+                (f"CAST({_ident(col)} AS {'TIMESTAMPTZ' if typ == 'TIMESTAMPTZ_NS' else 'TIMESTAMP'})"
+                 if typ in ("TIMESTAMP_NS", "TIMESTAMPTZ_NS") else _ident(col))
+                + f" AS {_ident(_renamed(col, taken))}"
+                for col, typ in columns
+            )
             self.con.execute(
                 f"""CREATE TEMP TABLE {name} AS
-                SELECT * EXCLUDE (file_row_number){replace}, file_row_number + 1 AS {ROW}
+                SELECT {select}, file_row_number + 1 AS {ROW}
                 FROM {source} ORDER BY {ROW}"""
             )
         except duckdb.Error as exc:
@@ -410,7 +423,18 @@ class Engine:
         self.con.register(name + "_view", table)
         self.con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {name}_view")
         self.con.unregister(name + "_view")
+        self._free_internal_names(name, keep=ROW)
         return self.backend.table(name)
+
+    def _free_internal_names(self, name: str, keep: str | None = None) -> None:
+        """Renames the table's source columns that lie in the internal namespace (`__row`, `__Reason`; the
+        engine compares names case-insensitively), except `keep`, a reader's own row number."""
+        cols = [str(c[0]) for c in self.con.execute(f"DESCRIBE {name}").fetchall()]
+        taken = {c.lower() for c in cols}
+        for col in cols:
+            new = col if col == keep else _renamed(col, taken)
+            if new != col:
+                self.con.execute(f"ALTER TABLE {name} RENAME COLUMN {_ident(col)} TO {_ident(new)}")
 
     # ------------------------------------------------------------------ materialising and writing
 
@@ -559,13 +583,33 @@ class Engine:
 
     @staticmethod
     def close_offset_gap(value: ir.StringValue) -> ir.StringValue:
-        """The text without the blank between a time and its numeric offset ("09:15:00 +0100" ->
-        "09:15:00+0100"), a form the engine's cast does not read."""
-        return _regexp_replace(value, r"(\d)\s+([+-]\d{2}:?\d{2})$", r"\1\2", "")
+        """The text without the blank between a time and its offset ("09:15:00 +0100" -> "09:15:00+0100",
+        "09:15:00 Z") and without a zone's name in brackets after the offset (Java's ZonedDateTime:
+        "09:15:00+01:00[Europe/Berlin]"), forms the engine's cast does not read."""
+        return _regexp_replace(value, r"(\d)\s*(Z|[+-]\d{2}:?\d{2})(?:\[[^\]]+\])?$", r"\1\2", "")
 
     @staticmethod
     def full_match(value: ir.StringValue, pattern: str) -> ir.BooleanValue:
         return _full_match(value, pattern)
+
+
+def free_name(name: str, taken: set[str]) -> str:
+    """`name`, or `src_<name>` as often as needed, so that it neither lies in the internal namespace nor
+    equals, case-insensitively as the engine compares names, one of `taken` (lower case)."""
+    new = name
+    while new.lower() in taken or new.startswith(INTERNAL):
+        new = "src_" + new.lstrip("_")
+    return new
+
+
+def _renamed(col: str, taken: set[str]) -> str:
+    """A source column's name as read: itself unless it lies in the internal namespace. `taken` holds every
+    column's name in lower case and gains the new one."""
+    if not col.startswith(INTERNAL):
+        return col
+    new = free_name(col, taken)
+    taken.add(new.lower())
+    return new
 
 
 def _sql_str(text: str) -> str:

@@ -22,9 +22,16 @@ from pathlib import Path
 import ibis
 import ibis.expr.types as ir
 
-from auditor.engine import ROW, CsvDialect, Engine, RawRejects
+from auditor.engine import ROW, CsvDialect, Engine, RawRejects, free_name
 from auditor.errors import InputError, MappingError, StrictModeError, TimestampError, UsageError
-from auditor.mapping import ColumnMapping, infer_mapping, normalise, resolve_column, score
+from auditor.mapping import (
+    ColumnMapping,
+    infer_mapping,
+    normalise,
+    resolve_column,
+    score,
+    timestamp_candidates,
+)
 from auditor.options import ReadOptions
 from auditor.profiles import looks_like
 from auditor.profiles.base import REASON, TWIN, Profile
@@ -168,28 +175,55 @@ def _read_csv(
         sep = sep.encode().decode("unicode_escape") if sep.startswith("\\") else sep
         if len(sep) != 1:
             raise UsageError(f"--sep must be one character, got {options.sep!r}")
+    # Excel writes `sep=;` as the first line for its own reader: the delimiter, unless --sep says otherwise,
+    # and no row (row numbers count the data rows after the header).
+    hint = text.sep_hint(readable)
+    sep, skip = sep or hint, int(hint is not None)
+    # Two exports glued together (a Windows one, CRLF, then a Linux one, LF) derail the reader at the
+    # switch: unquoted, it stops with an error; quoted, the rest of the file becomes one rejected "row" and
+    # the row counts no longer add up. Both show as an error or a rejected row, so only then is the file
+    # searched for mixed line endings (a clean file is not read an extra time), and read again with LF.
+    loaded: tuple[ir.Table, RawRejects, CsvDialect] | None
+    try:
+        loaded = _load_csv(readable, sep, skip, engine)
+    except InputError:
+        if not text.mixed_line_endings(readable):
+            raise
+        loaded = None
+    else:
+        if loaded[1].rows and text.mixed_line_endings(readable):
+            engine.drop(loaded[0])
+            loaded = None
+    if loaded is None:
+        readable = text.lf_line_endings(readable, engine.temp_dir)
+        loaded = _load_csv(readable, sep, skip, engine)
+    raw, rejects, dialect = loaded
+    summary.encoding, summary.delimiter = encoding, dialect.delimiter
+    cols = [c for c in raw.columns if c != ROW]
+    if raw.count().execute() == 0 and not rejects.rows:
+        raise InputError(f"{source}: has a header ({len(cols)} columns) but no data rows")
+    return raw, rejects
+
+
+def _load_csv(readable: Path, sep: str | None, skip: int, engine: Engine) -> tuple[ir.Table, RawRejects, CsvDialect]:
     # DuckDB's sniffer judges quoting from a sample: one badly quoted line in it (an unescaped `"` in a
     # free text) makes it give up quoting for the whole file, and every properly quoted field with a
     # delimiter inside then splits into too many fields: valid rows rejected, the broken one accepted. It
     # fails outright on some headers with a quoted line break. So a file that holds a `"` but was not
     # judged quoted with it, or that the sniffer cannot read, is read with RFC 4180 quoting.
     try:
-        dialect = engine.sniff_csv(readable, sep=sep)
+        dialect = engine.sniff_csv(readable, sep=sep, skip=skip)
     except InputError:
         delimiter = sep or text.guess_delimiter(readable)
         if delimiter is None:
             raise
-        dialect = CsvDialect(delimiter, '"', '"', "utf-8", rfc4180=True)
+        dialect = CsvDialect(delimiter, '"', '"', "utf-8", rfc4180=True, skip=skip)
     else:
         if dialect.quote != '"' and text.holds(readable, b'"'):
             dialect = replace(dialect, quote='"', escape='"', rfc4180=True)
-    header = text.csv_header(readable, dialect.delimiter) if dialect.rfc4180 else None
-    summary.encoding, summary.delimiter = encoding, dialect.delimiter
-    raw, rejects = engine.load_csv(readable, replace(dialect, encoding=encoding), header)
-    cols = [c for c in raw.columns if c != ROW]
-    if raw.count().execute() == 0 and not rejects.rows:
-        raise InputError(f"{source}: has a header ({len(cols)} columns) but no data rows")
-    return raw, rejects
+    header = text.csv_header(readable, dialect.delimiter, skip) if dialect.rfc4180 else None
+    raw, rejects = engine.load_csv(readable, dialect, header)
+    return raw, rejects, dialect
 
 
 def _read_jsonl(source: Path, options: ReadOptions, engine: Engine) -> tuple[ir.Table, RawRejects]:
@@ -243,6 +277,8 @@ def _build(
             f"{hint}, which turns each field change into a process event (as read now, the activities are "
             f"the {mapping.activity!r} column's values)"
         )
+    if profile is None and "timestamp" in mapping.inferred:
+        mapping = _events_time(engine, raw, source_cols, mapping, options, name, summary)
     mapping, ts_raw, tsplan = _timestamp(engine, raw, source_cols, mapping, options, name, summary)
     summary.mapping = mapping
     summary.timestamps = tsplan.description
@@ -434,6 +470,53 @@ def _timestamp(
     return mapping, raw[col], plan(engine, raw, col, fmt=fmt, zone=zone, source=name)
 
 
+CASE_DATE_SAMPLE = 20_000  # rows: enough cases with several events to tell a case's date from its events'
+CASE_DATE_SHARE = 0.9  # of the sampled cases with 2+ events in which the inferred column never changes
+
+
+def _events_time(
+    engine: Engine, raw: ir.Table, cols: list[str], mapping: ColumnMapping, options: ReadOptions, name: str,
+    summary: IngestSummary,
+) -> ColumnMapping:
+    """The inferred timestamp column, unless it holds the case's own date (when it was opened, repeated on
+    each of its events: every event of a case would be at one moment, in no order) while another column
+    named as a time changes within the cases: that one is the events' time, and a note says why."""
+    taken = {mapping.case, mapping.activity, mapping.timestamp, mapping.resource, mapping.team}
+    others = [c for c in timestamp_candidates(c for c in cols if c not in taken) if normalise(c) not in _START_NAMES]
+    if not others:
+        return mapping
+    sample = raw.select(
+        __case=_clean(raw[mapping.case]), __ts=raw[mapping.timestamp], **{f"__o{i}": raw[c] for i, c in enumerate(others)}
+    ).limit(CASE_DATE_SAMPLE)
+    sample = sample.filter(sample.__case.notnull())
+    per_case = sample.group_by("__case").aggregate(
+        __n=sample.count(), __ts=sample.__ts.nunique(), **{f"__o{i}": sample[f"__o{i}"].nunique() for i in range(len(others))}
+    )
+    per_case = per_case.filter(per_case.__n >= 2)
+    row = per_case.aggregate(
+        cases=per_case.count(),
+        constant=(per_case.__ts <= 1).cast("int64").sum(),
+        **{f"o{i}": (per_case[f"__o{i}"] > 1).cast("int64").sum() for i in range(len(others))},
+    ).execute().iloc[0]
+    cases, constant = int(row["cases"]), int(row["constant"] or 0)
+    if cases < 2 or constant < CASE_DATE_SHARE * cases:
+        return mapping
+    for i, col in enumerate(others):
+        if int(row[f"o{i}"] or 0) * 2 < cases or value_kind(raw, col) == "time":
+            continue
+        try:
+            plan(engine, raw, col, fmt=options.timestamp_format, zone=options.timezone, source=name)
+        except InputError:
+            continue
+        summary.notes.append(
+            f"the events' time is read from column {col!r}, not {mapping.timestamp!r}: {mapping.timestamp!r} holds "
+            f"one value per case in {constant:,} of the {cases:,} sampled cases with several events (the case's own "
+            f"date), while {col!r} changes within them; pass --timestamp to choose"
+        )
+        return replace(mapping, timestamp=col)
+    return mapping
+
+
 def _as_text(value: ir.Value) -> ir.StringValue:
     return value if value.type().is_string() else value.cast("string")
 
@@ -500,12 +583,12 @@ def _first_reason(rejected: ir.Table) -> str:
 def _attr_name(col: str, source_cols: list[str]) -> str:
     """The attribute's column name in the log: its own, unless it collides (case-insensitively, as the
     engine compares names) with a canonical column or another source column."""
-    taken = {c.lower() for c in CANONICAL}
-    others = {c.lower() for c in source_cols if c != col}
-    name = col
-    while name.lower() in taken or name.startswith("__") or (name != col and name.lower() in others):
-        name = "src_" + name.lstrip("_")
-    return name
+    return free_name(col, _others(col, source_cols, CANONICAL))
+
+
+def _others(col: str, source_cols: list[str], reserved: tuple[str, ...]) -> set[str]:
+    """The names, in lower case, that `col` must not take: the reserved ones and the other source columns."""
+    return {c.lower() for c in reserved} | {c.lower() for c in source_cols if c != col}
 
 
 def _rejected_table(
@@ -520,7 +603,7 @@ def _rejected_table(
     """`row`, `reason`, then the original fields as text: the contract's rejected-rows layout.
     `late_rejects`: rows rejected after parsing (by a profile, or lifecycle transitions), as `seq` and
     REASON; `flip_from`: set when `seq` counts rows from the end (a newest-first export), row = flip_from - seq."""
-    out = {c: ("src_" + c if c in ("row", "reason") else c) for c in source_cols}
+    out = {c: free_name(c, _others(c, source_cols, ("row", "reason"))) for c in source_cols}
     parts = [
         bad.select(row=bad[ROW], reason=bad.__reason, **{out[c]: bad[c].cast("string") for c in source_cols})
     ]
@@ -536,9 +619,9 @@ def _rejected_table(
     for late in late_rejects:
         # The original fields come from the source rows themselves, exactly as read.
         source_row = late.seq if flip_from is None else flip_from - late.seq
-        p = late.select(p_row=source_row, p_reason=late[REASON].fill_null("the profile found no activity for this row"))
-        j = p.join(raw, p.p_row == raw[ROW])
-        parts.append(j.select(row=j.p_row, reason=j.p_reason, **{out[c]: j[c].cast("string") for c in source_cols}))
+        p = late.select(__p_row=source_row, __p_reason=late[REASON].fill_null("the profile found no activity for this row"))
+        j = p.join(raw, p.__p_row == raw[ROW])
+        parts.append(j.select(row=j.__p_row, reason=j.__p_reason, **{out[c]: j[c].cast("string") for c in source_cols}))
     table = parts[0]
     for other in parts[1:]:
         table = table.union(other)
@@ -649,7 +732,7 @@ def _profile_mapping(profile: Profile, cols: list[str], given: dict[str, str | N
         if given.get(role):
             chosen[role] = resolve_column(str(given[role]), cols, option=f"--{role}", source=source)
             continue
-        found = next((c for name in profile.columns.get(role, ()) for c in cols if c.lower() == name.lower()), None)
+        found = next((c for name in profile.columns.get(role, ()) for c in cols if normalise(c) == normalise(name)), None)
         if found is None and role != "resource":
             expected = ", ".join(profile.columns.get(role, ()))
             raise MappingError(

@@ -84,6 +84,11 @@ _DERIVED = ("first", "last", "prev", "previous", "next", "count", "days", "secs"
             "duration", "resolution", "total", "number of", "num", "avg", "mean", "flag",
             "dauer", "anzahl", "duree", "duracion", "durata", "duur")
 _ID_SUFFIX = ("id", "number", "no", "key", "nr", "code")
+# A date named for the case's opening ("Date/Time Opened", "Created Date") is the case's, repeated on each of
+# its events, when a column named for the change an event records ("Edit Date", "Changed At") stands beside it.
+_OPENING = ("opened", "open", "opening", "created", "creation", "erstellt", "erstelldatum")
+_CHANGE = ("edit", "edited", "changed", "change", "modified", "modification", "updated", "update", "event",
+           "history", "geandert", "anderung", "aenderung")
 
 
 def normalise(name: str) -> str:
@@ -211,7 +216,11 @@ def infer_mapping(
     for role in ROLES:
         if role in chosen:
             continue
-        col = _pick(role, [c for c in columns if c not in used], (preferred or {}).get(role, ()))
+        free = [c for c in columns if c not in used]
+        col = _pick(role, free, (preferred or {}).get(role, ()))
+        if role == "timestamp" and col is not None and _words(col) & set(_OPENING):
+            changes = [c for c in free if _words(c) & set(_CHANGE) and _best_role(c) == "timestamp"]
+            col = _pick(role, changes, ()) or col
         chosen[role] = col
         if col is not None:
             used.add(col)
@@ -247,6 +256,21 @@ def _pick(role: str, columns: Sequence[str], preferred: Iterable[str]) -> str | 
         if best is None or key > best:
             best = key
     return best[2] if best else None
+
+
+def timestamp_candidates(columns: Iterable[str]) -> list[str]:
+    """The columns whose name says timestamp more than any other role, strongest first."""
+    named = [c for c in columns if score(c, "timestamp") > 0 and _best_role(c) == "timestamp"]
+    return sorted(named, key=lambda c: -score(c, "timestamp"))
+
+
+def _best_role(column: str) -> str:
+    """The role a column's name says most strongly ("Changed By" is a person, not a time)."""
+    return max(ROLES, key=lambda r: score(column, r))
+
+
+def _words(column: str) -> set[str]:
+    return set(normalise(column).replace(":", " ").split())
 
 
 def _role_name(role: str) -> str:

@@ -43,6 +43,21 @@ def test_common_names(cols: list[str], expected: tuple[str | None, ...]) -> None
     assert (m.case, m.activity, m.timestamp, m.resource, m.team) == expected
 
 
+@pytest.mark.parametrize(
+    ("cols", "timestamp"),
+    [
+        (["Case Number", "Subject", "Date/Time Opened", "Case Owner", "Edit Date", "Status"], "Edit Date"),
+        (["Incident ID", "Created Date", "Activity", "Changed At", "Changed By"], "Changed At"),
+        (["issue_key", "issue_created", "history_created", "field", "activity"], "history_created"),
+        # a person, not a time; and a creation date alone is the event's time (Salesforce CaseHistory)
+        (["Case", "Activity", "Created Date", "Changed By"], "Created Date"),
+        (["CaseId", "Activity", "CreatedDate", "CreatedById"], "CreatedDate"),
+    ],
+)
+def test_the_case_opening_date_gives_way_to_the_change_date(cols: list[str], timestamp: str) -> None:
+    assert infer(cols).timestamp == timestamp
+
+
 def test_given_options_win_and_are_not_reported_inferred() -> None:
     m = infer(["a", "b", "c", "Agent"], case="a", activity="B", timestamp="c")
     assert (m.case, m.activity, m.timestamp, m.resource) == ("a", "b", "c", "Agent")

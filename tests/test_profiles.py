@@ -16,7 +16,7 @@ from auditor.engine import Engine
 from auditor.errors import MappingError
 from auditor.ingest import EventLog, load
 from auditor.options import ReadOptions
-from auditor.profiles import PROFILE_NAMES, get_profile
+from auditor.profiles import PROFILE_NAMES, get_profile, looks_like
 
 FIXTURES = Path(__file__).parent / "fixtures" / "profiles"
 
@@ -382,14 +382,16 @@ def test_servicenow_rows_of_other_tables_are_rejected_not_dropped(engine: Engine
 
 
 def test_servicenow_list_export_labels(engine: Engine, tmp_path: Path) -> None:
-    header = ["Table name", "Document key", "Field name", "Old value", "New value", "Created", "User"]
+    # sys_audit's own `Reason` column: the rejected file's `reason` beside it failed every command
+    header = ["Table name", "Document key", "Field name", "Old value", "New value", "Created", "User", "Reason"]
     rows = [
-        ["incident", "abc", "state", "1", "2", "2024-03-01 08:00:00", "beth.anglin"],
-        ["sc_task", "def", "state", "1", "2", "2024-03-01 08:00:00", "beth.anglin"],
+        ["incident", "abc", "state", "1", "2", "2024-03-01 08:00:00", "beth.anglin", ""],
+        ["sc_task", "def", "state", "1", "2", "2024-03-01 08:00:00", "beth.anglin", "why"],
     ]
     log, events = ingest(engine, write_csv(tmp_path / "sn.csv", header, rows), profile="servicenow")
     assert case(events, "abc", "activity") == ["Status: New -> In Progress"]
     assert log.summary.reasons == {"not an incident row (Table name 'sc_task')": 1}
+    assert log.rejected is not None and log.rejected.execute()["src_Reason"].tolist() == ["why"]
 
 
 # ----------------------------------------------------------------------------------------------- Jira
@@ -550,6 +552,18 @@ def test_column_names_match_case_insensitively(engine: Engine, tmp_path: Path) -
     _, events = ingest(engine, write_csv(tmp_path / "zd.csv", header, rows), profile="zendesk")
     assert case(events, "9", "activity") == ["Status: open -> solved"]
     assert case(events, "9", "resource") == ["5"]
+
+
+def test_column_names_match_as_the_mapping_folds_them(engine: Engine, tmp_path: Path) -> None:
+    # Jira lists `history created`; an export writes `history_created`, `author.displayName`, `from_string`
+    header = ["issue_key", "issue_created", "history_created", "author.displayName", "field", "from_string", "to_string"]
+    rows = [["SUP-1", "2024-03-01T08:00:00+0100", "2024-03-02T09:00:00+0100", "Ana", "status", "Open", "Done"]]
+    path = write_csv(tmp_path / "jira.csv", header, rows)
+    log, events = ingest(engine, path, profile="jira")
+    assert log.mapping is not None and log.mapping.timestamp == "history_created"
+    assert case(events, "SUP-1", "activity") == ["Status: Open -> Done"]
+    assert case(events, "SUP-1", "resource") == ["Ana"]
+    assert looks_like(header) == "jira"
 
 
 def test_a_source_column_named_like_a_canonical_one_is_kept_renamed(engine: Engine, tmp_path: Path) -> None:

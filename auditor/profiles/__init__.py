@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from auditor.errors import UsageError
+from auditor.mapping import normalise
 from auditor.profiles.base import Profile
 
 PROFILE_NAMES = ("salesforce", "zendesk", "servicenow", "jira")
@@ -23,14 +24,14 @@ def looks_like(columns: list[str]) -> str | None:
     """The profile whose export layout these columns are, if any: at least half of its expected columns,
     and at least three, are present (names compared without letter case). A Salesforce CaseHistory2
     snapshot (`CaseId` and `OwnerId`) counts too. For hints, never to convert without being asked."""
-    have = {c.strip().lower() for c in columns}
+    have = {normalise(c) for c in columns}
     best, best_share = None, 0.0
     for name in PROFILE_NAMES:
-        expected = [c.lower() for c in get_profile(name).expected]
+        expected = [normalise(c) for c in get_profile(name).expected]
         hits = sum(c in have for c in expected)
         share = hits / len(expected)
         if hits >= 3 and share >= 0.5 and share > best_share:
             best, best_share = name, share
-    if best is None and {"caseid", "ownerid"} <= have:
+    if best is None and {"case id", "owner id"} <= have:
         best = "salesforce"
     return best

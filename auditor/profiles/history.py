@@ -35,6 +35,7 @@ import ibis
 import ibis.expr.types as ir
 
 from auditor.errors import MappingError
+from auditor.mapping import normalise
 from auditor.options import ReadOptions
 from auditor.profiles.base import REASON, TWIN
 
@@ -106,10 +107,11 @@ class ChangeHistory:
 
 
 def find_column(table: ir.Table, names: Sequence[str]) -> str | None:
-    """The first of `names` (best first) that the table has, matched case-insensitively."""
+    """The first of `names` (best first) that the table has, matched as `mapping.normalise` folds names
+    (`history_created` is `history created`, `author.displayName` is `author displayName`)."""
     for name in names:
         for col in table.columns:
-            if col.lower() == name.lower():
+            if normalise(col) == normalise(name):
                 return col
     return None
 

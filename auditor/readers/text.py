@@ -190,6 +190,40 @@ def holds(path: Path, needle: bytes) -> bool:
         return data.find(needle) != -1
 
 
+def mixed_line_endings(path: Path) -> bool:
+    """Whether the file ends some lines with CRLF and others with a bare LF. Reads the whole file (stopping
+    once both are seen); only for a file the CSV reader already stumbled on."""
+    crlf = bare = False
+    carry = b""
+    with open_binary(path) as fh:
+        while chunk := fh.read(_CHUNK):
+            chunk = carry + chunk
+            # a CR that ends the chunk may pair with an LF that starts the next one
+            carry = b"\r" if chunk.endswith(b"\r") else b""
+            pairs = chunk.count(b"\r\n")
+            crlf = crlf or pairs > 0
+            bare = bare or chunk.count(b"\n") > pairs
+            if crlf and bare:
+                return True
+    return False
+
+
+def lf_line_endings(path: Path, directory: Path) -> Path:
+    """A copy of the file with every CRLF turned into LF (inside a quoted field too: the same line break)."""
+    target = directory / (path.name.removesuffix(".gz") + ".lf")
+    try:
+        with open_binary(path) as src, open(target, "wb") as dst:
+            carry = b""
+            while chunk := src.read(_CHUNK):
+                chunk = carry + chunk
+                carry = b"\r" if chunk.endswith(b"\r") else b""
+                dst.write(chunk[: len(chunk) - len(carry)].replace(b"\r\n", b"\n"))
+            dst.write(carry)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"{path}: cannot read the file ({exc}); check that it is not truncated") from exc
+    return target
+
+
 def guess_delimiter(path: Path) -> str | None:
     """The delimiter Python's csv sniffer finds in the (UTF-8) file's start, among the usual ones; failing
     that, the usual one its first line holds most of; None if it holds none."""
@@ -203,9 +237,20 @@ def guess_delimiter(path: Path) -> str | None:
         return best if first.count(best) else None
 
 
-def csv_header(path: Path, delimiter: str) -> tuple[list[str], str]:
-    """The (UTF-8) CSV file's header under RFC 4180 quoting: its fields and its text as in the file."""
+def sep_hint(path: Path) -> str | None:
+    """The delimiter an Excel `sep=;` first line names (spreadsheet padding after it allowed), else None."""
+    with open_binary(path) as fh:
+        first = fh.read(256).split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8", errors="replace")
+    found = re.fullmatch(r'"?sep=(.)"?(?:\1)*', first, flags=re.IGNORECASE)
+    return found.group(1) if found else None
+
+
+def csv_header(path: Path, delimiter: str, skip: int = 0) -> tuple[list[str], str]:
+    """The (UTF-8) CSV file's header under RFC 4180 quoting, after `skip` lines: its fields and its text as
+    in the file."""
     with open_binary(path) as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as fh:
+        for _ in range(skip):
+            fh.readline()
         taken: list[str] = []
 
         def lines() -> Iterator[str]:
