@@ -200,8 +200,17 @@ def _read_csv(
     raw, rejects, dialect = loaded
     summary.encoding, summary.delimiter = encoding, dialect.delimiter
     cols = [c for c in raw.columns if c != ROW]
-    if raw.count().execute() == 0 and not rejects.rows:
-        raise InputError(f"{source}: has a header ({len(cols)} columns) but no data rows")
+    if raw.count().execute() == 0:
+        if not rejects.rows:
+            raise InputError(f"{source}: has a header ({len(cols)} columns) but no data rows")
+        # Every row split wrongly: the mapping would only say a column holds no timestamps, hiding the cause.
+        for kind, what in (("too many fields", "more"), ("too few fields", "fewer")):
+            if all(why.startswith(kind) for _, why, _ in rejects.rows):
+                raise InputError(
+                    f"{source}: every row has {what} fields than the header names ({len(cols)}: "
+                    f"{', '.join(repr(c) for c in cols[:10])}), such as row 1: {rejects.rows[0][2][:80]!r}; "
+                    "give every column a name in the header, or check --sep"
+                )
     return raw, rejects
 
 

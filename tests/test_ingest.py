@@ -785,3 +785,10 @@ def test_more_known_formats(engine: Engine, tmp_path: Path, zone: str, values: l
     if values[0].endswith("M") and zone != "UTC":
         pytest.xfail("known gap: with a --timezone other than UTC the naive ISO cast reads '3:55 PM' as 03:55")
     assert ev["timestamp"].tolist() == expected
+
+
+def test_a_header_shorter_than_every_row_says_so(engine: Engine, tmp_path: Path) -> None:
+    """It said column 'Timestamp' held no timestamps at all: every row had been rejected as too many fields."""
+    path = write(tmp_path, "x.csv", "Ticket,Activity,Timestamp\nT1,Open,2024-03-01 07:12:09,Anna\n")
+    with pytest.raises(InputError, match=r"every row has more fields than the header names \(3: 'Ticket'"):
+        load(path, ReadOptions(), engine)
