@@ -337,7 +337,8 @@ class Engine:
     def load_jsonl(self, path: Path) -> tuple[ir.Table, RawRejects]:
         """JSON Lines: one object per line; a line that is not a JSON object is a rejected row.
 
-        Each top-level key becomes a text column (nested values stay JSON text). Blank lines are not rows.
+        Each top-level key becomes a text column; a key whose every value is an object becomes one column per
+        key inside it (`actor.name`, `actor.kind`); deeper values stay JSON text. Blank lines are not rows.
         """
         lines = self._name("lines")
         try:
@@ -375,14 +376,51 @@ class Engine:
                 "per line"
             )
         name = self._name("raw")
-        taken = {k.lower() for k in keys}
-        cols = ", ".join(f"{_json_text(k)} AS {_ident(_renamed(k, taken))}" for k in keys) or "NULL AS value"
+        nested = self._nested_keys(lines, keys)
+        taken = {k.lower() for k in keys} | {f"{k}.{sub}".lower() for k, subs in nested.items() for sub in subs}
+        parts = []
+        for k in keys:
+            if k in nested:
+                parts += [f"{_json_text_at(_json_path(k, sub))} AS {_ident(_renamed(f'{k}.{sub}', taken))}" for sub in nested[k]]
+            else:
+                parts.append(f"{_json_text(k)} AS {_ident(_renamed(k, taken))}")
+        cols = ", ".join(parts) or "NULL AS value"
         self.con.execute(
             f"""CREATE TEMP TABLE {name} AS SELECT {cols}, {ROW} FROM {lines}
             WHERE coalesce(json_valid(j), false) AND json_type(j) = 'OBJECT' ORDER BY {ROW}"""
         )
         reasons = [(int(r), "not a JSON object on this line", str(text)) for r, text in bad]
         return self.backend.table(name), RawRejects(reasons)
+
+    def _nested_keys(self, lines: str, keys: list[str]) -> dict[str, list[str]]:
+        """Top-level keys whose every value is an object (`"actor": {"name": "bo", "kind": "agent"}`), with
+        their own keys in order of appearance: each becomes a column `actor.name`, so that the mapping can
+        infer and options can name it (an API export nests the agent, the ticket, the group)."""
+        if not keys:
+            return {}
+        path = """'$."' || replace(k, '"', '\\"') || '"'"""
+        valid = "coalesce(json_valid(j), false) AND json_type(j) = 'OBJECT'"
+        kinds = self.con.execute(
+            f"""SELECT k, count(*) FILTER (WHERE t = 'OBJECT'), count(*) FILTER (WHERE t NOT IN ('OBJECT', 'NULL'))
+            FROM (SELECT k, json_type(json_extract(j, {path})) AS t
+                  FROM (SELECT unnest(json_keys(j)) AS k, j FROM {lines} WHERE {valid}))
+            GROUP BY k"""
+        ).fetchall()
+        objects = [str(k) for k, obj, other in kinds if obj and not other]
+        if not objects:
+            return {}
+        listed = ", ".join(f"'{_sql_str(k)}'" for k in objects)
+        rows = self.con.execute(
+            f"""SELECT k, sk, min(r) AS first FROM (
+                SELECT k, unnest(json_keys(json_extract(j, {path}))) AS sk, r
+                FROM (SELECT unnest(json_keys(j)) AS k, j, {ROW} AS r FROM {lines} WHERE {valid})
+                WHERE k IN ({listed}) AND json_type(json_extract(j, {path})) = 'OBJECT')
+            GROUP BY k, sk ORDER BY first, k, sk"""
+        ).fetchall()
+        out: dict[str, list[str]] = {}
+        for k, sk, _ in rows:
+            out.setdefault(str(k), []).append(str(sk))
+        return out
 
     def load_parquet(self, path: Path) -> tuple[ir.Table, dict[str, str]]:
         """A Parquet file with its key-value metadata (the mapping, when auditor wrote it)."""
@@ -623,7 +661,11 @@ def _ident(name: str) -> str:
 def _json_text(key: str) -> str:
     """The key's value as text. JSON does not tell 3 from 3.0: a whole number written with a decimal part
     reads as "3", so one case id does not become two cases "3" and "3.0"."""
-    path = _json_path(key)
+    return _json_text_at(_json_path(key))
+
+
+def _json_text_at(path: str) -> str:
+    """The value at a JSON path as text, as `_json_text` reads it."""
     num = f"TRY_CAST(j ->> '{path}' AS DOUBLE)"
     return (
         f"CASE WHEN json_type(j, '{path}') = 'DOUBLE' AND abs({num}) < 9007199254740992 AND {num} % 1 = 0 "
@@ -631,8 +673,8 @@ def _json_text(key: str) -> str:
     )
 
 
-def _json_path(key: str) -> str:
-    return "$." + json.dumps(key).replace("'", "''")
+def _json_path(*keys: str) -> str:
+    return "$." + ".".join(json.dumps(k).replace("'", "''") for k in keys)
 
 
 def _blank_lines_before(path: Path, positions: list[int]) -> list[int]:

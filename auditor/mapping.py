@@ -39,12 +39,14 @@ _EXACT: dict[str, tuple[str, ...]] = {
         "aktivitat", "aktivitaet", "tatigkeit", "taetigkeit", "ereignis", "aktion", "schritt", "activite",
         "evenement", "etape", "actividad", "evento", "accion", "paso", "attivita", "azione", "activiteit",
         "gebeurtenis", "stap", "atividade", "acao", "etapa",
+        "type",  # event APIs (webhooks, audit streams): last, behind any name that says activity or status
     ),
     "timestamp": (
         "time:timestamp", "timestamp", "event timestamp", "complete timestamp", "datestamp", "datetime",
         "date time", "event time", "time", "start timestamp", "created date", "createddate", "created at",
         "created on", "sys created on", "created", "changed", "change date", "changed at", "modified",
-        "modified date", "updated at", "date",
+        "modified date", "updated at", "occurred at", "occurred on", "happened at", "logged at", "recorded at",
+        "event at", "date",
         "zeitstempel", "zeitpunkt", "datum uhrzeit", "datum zeit", "erstellt am", "geandert am", "horodatage",
         "date heure", "date et heure", "fecha hora", "fecha y hora", "marca de tiempo", "marca temporal",
         "data ora", "data e ora", "tijdstip", "datum tijd", "data hora", "data e hora", "datum", "fecha",
@@ -74,7 +76,7 @@ _STEMS: dict[str, tuple[str, ...]] = {
     "activity": ("activity", "event", "action", "status", "step", "task", "aktivit", "activit", "ereignis"),
     "timestamp": ("timestamp", "stamp", "datetime", "time", "date", "created", "changed", "modified", "datum",
                   "zeit", "fecha"),
-    "resource": ("resource", "user", "agent", "performer", "operator", "assignee", "owner", "author",
+    "resource": ("resource", "user", "agent", "performer", "operator", "assignee", "owner", "author", "actor",
                  "bearbeiter", "benutzer", "mitarbeiter", "usuario", "utilisateur"),
     "team": ("team", "group", "queue", "section", "department", "gruppe", "groupe", "grupo", "gruppo",
              "equipe", "abteilung"),
@@ -176,6 +178,10 @@ def score(column: str, role: str) -> int:
             points += 30
         elif role in ("resource", "team") and words[-1] in ("id",):
             points -= 20
+        elif role in ("resource", "team") and words[-1] in ("kind", "type", "role", "category", "count"):
+            return 0  # "actor.kind": what sort of account, not which one
+        elif role in ("resource", "team") and words[-1] == "name":
+            points += 30  # "actor.name" beside "actor.id"
         if role in ("activity", "timestamp") and words[-1] in _ID_SUFFIX:
             points -= 100
         if role == "timestamp" and any(w in words for w in ("start", "started", "begin", "begins")):

@@ -53,6 +53,7 @@ _OFFSET = r".*\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|z|[+-]\d{2}(:?\d{2})?|[A-Za-z]
 _EPOCH = r"-?\d{9,13}(\.\d+)?"
 # A time of day alone (`09:15`, `9:15:30.250`, `7:05 PM`, `07:05 p.m.`): half of a date column and a time column
 _TIME_OF_DAY = r"\d{1,2}:\d{2}(:\d{2}([.,]\d+)?)?\s*([AaPp]\.?\s?[Mm]\.?)?"
+_MERIDIEM = r".*\d\s*[AaPp]\.?\s?[Mm]\.?"  # ends with a 12-hour clock's AM or PM
 # A value with a time in it; a date alone has none
 _HAS_TIME = r".*\d:\d\d.*"
 _SAMPLE = 20_000
@@ -296,7 +297,10 @@ def _check_format(engine: Engine, fmt: str) -> None:
 
 
 def _candidates(text: ir.StringValue, zone: str, formats: tuple[str, ...]) -> dict[str, ir.TimestampValue]:
-    out: dict[str, ir.TimestampValue] = {"iso": _iso(text, zone, False)}
+    # The engine's naive cast reads "2024-03-18 3:55 PM" as 03:55, dropping the PM: a 12-hour clock is never ISO
+    # (the candidates run on a sample; the column is read by the chosen plan).
+    iso = _iso(text, zone, False)
+    out: dict[str, ir.TimestampValue] = {"iso": ibis.ifelse(Engine.full_match(text, _MERIDIEM), ibis.null(iso.type()), iso)}
     # Clamped as in `to_utc`: a 13-digit value read as seconds failed the whole ingest while the format was
     # chosen; clamped, it is merely implausible and counts against the candidate.
     out["epoch"] = ibis.ifelse(
