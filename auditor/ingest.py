@@ -388,6 +388,8 @@ def _build(
     events, lifecycle_rejects = _lifecycle(engine, events, options.lifecycle, summary)
     if lifecycle_rejects is not None:
         late_rejects.append(lifecycle_rejects)
+        # Pairing starts with completes is a join, which loses the source order the Parquet promises.
+        events = events.order_by("seq")
     twins = 0
     if profile is not None:
         say(f"applying the {profile.name} profile")

@@ -448,6 +448,9 @@ def test_start_and_complete_transitions_are_one_event_each(engine: LogEngine, tm
     # each complete event keeps its instance's start, so lead time can count from the first start
     assert ev["start_timestamp"].dt.minute.tolist()[:3] == [0, 10, 20]
     assert load(path, ReadOptions(lifecycle="all"), engine).summary.accepted == 24
+    # the written log is in source order, as the Parquet promises, though pairing starts is a join
+    seqs = log.table.execute()["seq"].tolist()
+    assert seqs == sorted(seqs)
 
 
 def test_lead_time_counts_from_the_first_start_and_unfinished_work_is_noted(engine: LogEngine, tmp_path: Path) -> None:
