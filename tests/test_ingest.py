@@ -812,3 +812,13 @@ def test_a_header_shorter_than_every_row_says_so(engine: Engine, tmp_path: Path)
     path = write(tmp_path, "x.csv", "Ticket,Activity,Timestamp\nT1,Open,2024-03-01 07:12:09,Anna\n")
     with pytest.raises(InputError, match=r"every row has more fields than the header names \(3: 'Ticket'"):
         load(path, ReadOptions(), engine)
+
+
+def test_one_nul_byte_in_a_field_is_not_a_binary_file(engine: Engine, tmp_path: Path) -> None:
+    """One pasted control character in a comment refused the whole file as 'binary'."""
+    rows = "".join(f"T{i},Open,2024-03-01 10:{i:02d},note {i}\n" for i in range(50))
+    body = b"Ticket,Activity,Timestamp,Comment\n" + rows.encode() + b"T9,Close,2024-03-02 10:00,bad \x00 char\n"
+    log = load(write(tmp_path, "nul.csv", body), ReadOptions(), engine)
+    assert log.summary.accepted == 51 and log.summary.balanced()
+    with pytest.raises(InputError, match="binary"):
+        load(write(tmp_path, "bin.csv", b"\x00\x01\x02PK" * 400), ReadOptions(), engine)

@@ -90,7 +90,9 @@ def detect_encoding(path: Path, declared: str | None) -> str:
         return "utf-8-sig"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
-    if b"\x00" in head:
+    # A stray NUL in one free-text field (a pasted control character) is not a binary file: binary files
+    # and UTF-16 without a BOM are full of them.
+    if head.count(b"\x00") > max(2, len(head) // 1000) or b"\x00" in head[: head.find(b"\n") if b"\n" in head else len(head)]:
         raise InputError(f"{path}: this looks like a binary file, not delimited text; check the file and its format")
     cut = head if len(head) < _HEAD else head[: head.rfind(b"\n") + 1] or head
     try:
