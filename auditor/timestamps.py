@@ -242,8 +242,11 @@ def _iso(text: ir.StringValue, zone: str, strict: bool) -> ir.TimestampValue:
 
 def _epoch_instant(seconds: ir.NumericValue) -> ir.TimestampValue:
     """Epoch seconds as an instant. Beyond the engine's range the conversion fails the whole read: held at
-    the year 5138, which `plausible` rejects like any other instant far out of range."""
-    return Engine.epoch_to_utc(ibis.least(ibis.greatest(seconds, -_EPOCH_LIMIT), _EPOCH_LIMIT))
+    the year 5138, which `plausible` rejects like any other instant far out of range. A value that is no
+    number stays NULL (the engine's GREATEST skips NULL, which made it the year -1200, "implausible" rather
+    than unreadable)."""
+    clamped = ibis.least(ibis.greatest(seconds, -_EPOCH_LIMIT), _EPOCH_LIMIT)
+    return Engine.epoch_to_utc(ibis.ifelse(seconds.isnull(), ibis.null("float64"), clamped))
 
 
 def _digits(value: ir.Value) -> ir.StringValue:

@@ -822,3 +822,12 @@ def test_one_nul_byte_in_a_field_is_not_a_binary_file(engine: Engine, tmp_path: 
     assert log.summary.accepted == 51 and log.summary.balanced()
     with pytest.raises(InputError, match="binary"):
         load(write(tmp_path, "bin.csv", b"\x00\x01\x02PK" * 400), ReadOptions(), engine)
+
+
+def test_text_among_epoch_numbers_is_unreadable_not_implausible(engine: Engine, tmp_path: Path) -> None:
+    lines = ['{"case": "C0", "activity": "Open", "timestamp": "2024-03-01T07:12:09Z"}\n'] + [
+        f'{{"case": "C0", "activity": "A{i}", "timestamp": {1709295129000 + i * 60000}}}\n' for i in range(5)]
+    log = load(write(tmp_path, "e.jsonl", "".join(lines)), ReadOptions(), engine)
+    reasons = log.rejected.execute()["reason"].tolist()  # type: ignore[union-attr]
+    assert reasons == ["timestamp '2024-03-01T07:12:09Z' in column 'timestamp' does not read as epoch milliseconds; "
+                       "pass --timestamp-format"]
