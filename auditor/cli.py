@@ -111,6 +111,7 @@ ProfileOpt = Annotated[str | None, typer.Option("--profile", help=f"A CRM export
 StatusNewOpt = Annotated[bool, typer.Option("--status-new-only", help="With --profile: name a status change by its new value only.", rich_help_panel="Mapping")]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit 2 when any row would be rejected.", rich_help_panel="Mapping")]
 LifecycleOpt = Annotated[str, typer.Option("--lifecycle", help="complete: when the log records start and complete transitions (XES lifecycle), analyse the complete events and reject the others with their reason; all: keep every transition.", rich_help_panel="Mapping")]
+FillCaseOpt = Annotated[bool, typer.Option("--fill-case", help="A grouped report prints each case's id once: a row without a case id belongs to the case of the row above it.", rich_help_panel="Mapping")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr (errors still print).")]
 
 
@@ -129,6 +130,7 @@ _READ_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
     ("status_new_only", StatusNewOpt, False),
     ("strict", StrictOpt, False),
     ("lifecycle", LifecycleOpt, "complete"),
+    ("fill_case", FillCaseOpt, False),
 )
 
 

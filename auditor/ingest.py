@@ -288,6 +288,8 @@ def _build(
         )
     if profile is None and "timestamp" in mapping.inferred:
         mapping = _events_time(engine, raw, source_cols, mapping, options, name, summary)
+    if options.fill_case:
+        raw = _fill_case(engine, raw, mapping.case, summary)
     mapping, ts_raw, tsplan = _timestamp(engine, raw, source_cols, mapping, options, name, summary)
     summary.mapping = mapping
     summary.timestamps = tsplan.description
@@ -422,6 +424,14 @@ def _build(
     summary.cases = int(events.case_id.nunique().execute())
     reasons = rejected.group_by(kind=_reason_kind(rejected.reason)).aggregate(n=rejected.count()).execute()
     summary.reasons = {str(k): int(n) for k, n in zip(reasons["kind"], reasons["n"], strict=True)}
+    no_case = summary.reasons.get(f"missing case id (column {mapping.case!r})", 0)
+    if no_case >= max(3, 0.2 * rows_read):
+        # A grouped report prints the case's id on its first row only: most of the log is "missing" it.
+        summary.notes.append(
+            f"{no_case:,} of {rows_read:,} rows have no case id (column {mapping.case!r}): if the export prints "
+            "each case's id once, on the first row of its group, pass --fill-case (or export it with the id on "
+            "every row)"
+        )
     if not summary.balanced():  # pragma: no cover - an invariant; a failure here is a bug, not bad input
         raise AssertionError(f"row accounting does not balance: {summary}")
     if options.strict and summary.rejected:
@@ -437,6 +447,23 @@ def _build(
             f"{_first_reason(rejected)}); check the mapping options"
         )
     return EventLog(engine=engine, table=events, summary=summary, rejected=rejected, name=name)
+
+
+def _fill_case(engine: Engine, raw: ir.Table, col: str, summary: IngestSummary) -> ir.Table:
+    """`--fill-case`: a row without a case id belongs to the case of the nearest row above it that has one
+    (a grouped report prints the id once per group). Rows before the first id stay without one and are
+    rejected. The source table is replaced by a copy with the column filled."""
+    value = Engine.clean_text(raw[col])
+    w = ibis.window(order_by=raw[ROW], preceding=None, following=0)
+    grouped = raw.mutate(__group=value.notnull().cast("int64").sum().over(w), __value=value)
+    filled = grouped.mutate(__filled=grouped.__value.max().over(group_by=grouped.__group))
+    n = int(filled.filter(filled.__value.isnull() & filled.__filled.notnull()).count().execute())
+    out = engine.materialize(
+        filled.mutate(**{col: filled.__filled}).drop("__group", "__value", "__filled"), "filled"
+    )
+    engine.drop(raw)
+    summary.notes.append(f"--fill-case: {n:,} rows without a case id took the id of the row above them")
+    return out
 
 
 # Names of a column of times of day beside a column of dates (normalised); a column of another name is paired

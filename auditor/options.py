@@ -33,6 +33,8 @@ class ReadOptions:
     # "complete": when a lifecycle column holds both start and complete transitions (XES), only the
     # complete events are analysed, the others rejected with their reason; "all" keeps every transition.
     lifecycle: str = "complete"
+    # A grouped report prints each case's id once: a row without one belongs to the case of the row above.
+    fill_case: bool = False
     # Cap on the decompressed size of a .gz input, in bytes: a defence against decompression bombs.
     max_decompressed_bytes: int = 64 * 1024**3
     extra: dict[str, str] = field(default_factory=dict)
