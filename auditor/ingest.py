@@ -484,7 +484,9 @@ def _timestamp(
     time-of-day column (`Date`, `Time`; `Datum`, `Uhrzeit`) is read as both joined, and a note says so: the
     date alone would put every event of a day at midnight, in no order."""
     fmt, zone = options.timestamp_format, options.timezone
-    pair = None if options.timestamp_format and options.timestamp else _date_time_pair(raw, cols, mapping)
+    # Sampled once: it decides both the pairing and the error for times of day without a date.
+    kind = None if options.timestamp_format and options.timestamp else value_kind(raw, mapping.timestamp)
+    pair = _date_time_pair(raw, cols, mapping, kind) if kind in ("date", "time") else None
     if pair is not None:
         date_col, time_col = pair
         joined = _clean(_as_text(raw[date_col])) + " " + _clean(_as_text(raw[time_col]))
@@ -500,7 +502,7 @@ def _timestamp(
             roles = ("timestamp",) if "timestamp" in mapping.inferred else ()
             return replace(mapping, timestamp=date_col, time=time_col, inferred=(*mapping.inferred, *roles)), joined, p
     col = mapping.timestamp
-    if pair is None and "timestamp" in mapping.inferred and value_kind(raw, col) == "time":
+    if pair is None and "timestamp" in mapping.inferred and kind == "time":
         raise TimestampError(
             f"{name}: column {col!r} holds times of day without a date; pass --timestamp COL with the column that "
             "holds the dates (or the full date and time)"
@@ -559,13 +561,10 @@ def _as_text(value: ir.Value) -> ir.StringValue:
     return value if value.type().is_string() else value.cast("string")
 
 
-def _date_time_pair(raw: ir.Table, cols: list[str], mapping: ColumnMapping) -> tuple[str, str] | None:
-    """(date column, time column) when the timestamp column is one half of such a pair and an unmapped
-    column is the other half; None otherwise."""
+def _date_time_pair(raw: ir.Table, cols: list[str], mapping: ColumnMapping, kind: str) -> tuple[str, str] | None:
+    """(date column, time column) when the timestamp column, whose values are of `kind` (date or time), is one
+    half of such a pair and an unmapped column is the other half; None otherwise."""
     col = mapping.timestamp
-    kind = value_kind(raw, col)
-    if kind not in ("date", "time"):
-        return None
     taken = {mapping.case, mapping.activity, mapping.timestamp, mapping.resource, mapping.team}
     free = [c for c in cols if c not in taken]
     if kind == "date":
